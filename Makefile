@@ -1,0 +1,79 @@
+# SecureEcho: build, run, test, and the development certificates.
+#   make run         release build, dev certs if missing, TLS echo on localhost:4433
+#   make run-plain   plaintext echo on localhost:8080
+#   make test        the whole test suite
+#   make certs       CA, server and client certificates (KEY=rsa for RSA-2048)
+
+SWIFT ?= swift
+OPENSSL ?= openssl
+CERTS := certs
+KEY ?= ec
+DAYS ?= 825
+ARGS ?=
+
+ifeq ($(KEY),rsa)
+GENPKEY := $(OPENSSL) genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+else ifeq ($(KEY),ec)
+GENPKEY := $(OPENSSL) genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+else
+$(error KEY must be 'ec' (ECDSA P-256, the default) or 'rsa' (RSA-2048), not '$(KEY)')
+endif
+
+DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
+             $(CERTS)/client.crt $(CERTS)/client.key
+
+.PHONY: all build release run run-plain test certs clean-certs clean format lint
+.DELETE_ON_ERROR:
+
+all: build
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+run: release certs
+	.build/release/echo-server --host localhost --port 4433 $(ARGS)
+
+run-plain: release
+	.build/release/echo-server --plaintext --host localhost --port 8080 $(ARGS)
+
+# The tests drive the built executables, so build everything before running them.
+test: certs
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+certs: $(DEV_CERTS)
+
+# Private keys are made under umask 077 so they are never readable by others,
+# even for an instant.
+$(CERTS)/%.key:
+	umask 077 && $(GENPKEY) -out $@
+	chmod 600 $@
+
+$(CERTS)/ca.crt: $(CERTS)/ca.key $(CERTS)/ca.ext
+	$(OPENSSL) req -new -key $(CERTS)/ca.key -subj "/O=SecureEcho Development/CN=SecureEcho Development CA" \
+	  -out $(CERTS)/ca.csr
+	$(OPENSSL) x509 -req -in $(CERTS)/ca.csr -signkey $(CERTS)/ca.key -days $(DAYS) \
+	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -extfile $(CERTS)/ca.ext -out $@
+	rm -f $(CERTS)/ca.csr
+
+$(CERTS)/%.crt: $(CERTS)/%.key $(CERTS)/%.ext $(CERTS)/ca.crt $(CERTS)/ca.key
+	$(OPENSSL) req -new -key $(CERTS)/$*.key -subj "/O=SecureEcho Development/CN=$(if $(filter server,$*),localhost,secureecho-client)" \
+	  -out $(CERTS)/$*.csr
+	$(OPENSSL) x509 -req -in $(CERTS)/$*.csr -CA $(CERTS)/ca.crt -CAkey $(CERTS)/ca.key \
+	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -days $(DAYS) -extfile $(CERTS)/$*.ext -out $@
+	rm -f $(CERTS)/$*.csr
+
+clean-certs:
+	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl
+
+clean:
+	rm -rf .build
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests

@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "SecureEcho",
+  products: [
+    .executable(name: "echo-server", targets: ["echo-server"]),
+    .executable(name: "echo-client", targets: ["echo-client"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+  ],
+  targets: [
+    // The system OpenSSL 3, with the macros Swift cannot import wrapped as functions.
+    .systemLibrary(
+      name: "CTLS",
+      pkgConfig: "openssl",
+      providers: [.apt(["libssl-dev"])]
+    ),
+    // Linux headers that `import Glibc` does not bring in (epoll, eventfd, TCP options).
+    .systemLibrary(name: "CLinux"),
+    .target(name: "Sockets", dependencies: ["CLinux"]),
+    .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
+    .target(
+      name: "EchoServer",
+      dependencies: [
+        "Sockets", "TLS", "CLinux",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .executableTarget(
+      name: "echo-server",
+      dependencies: [
+        "EchoServer", "Sockets", "TLS",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .executableTarget(
+      name: "echo-client",
+      dependencies: [
+        "Sockets", "TLS", "CLinux",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(
+      name: "SecureEchoTests",
+      dependencies: ["Sockets", "TLS"]
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,110 @@
+import CLinux
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// An epoll instance: the readiness set of one event loop. Owns its descriptor.
+///
+/// Level-triggered by default: a connection that still has bytes to read is reported again on
+/// the next wait, so a loop may stop early for fairness without losing the event.
+public final class Epoll {
+  public let descriptor: Int32
+  private var events: [epoll_event]
+
+  public struct Interest: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let readable = Interest(rawValue: EPOLLIN.rawValue)
+    public static let writable = Interest(rawValue: EPOLLOUT.rawValue)
+    /// Wakes only one of the epoll sets waiting on a shared descriptor (a shared listener).
+    public static let exclusive = Interest(rawValue: EPOLLEXCLUSIVE.rawValue)
+  }
+
+  /// One readiness report: the token given at registration and what happened.
+  public struct Event {
+    public var token: UInt64
+    public var readable: Bool
+    public var writable: Bool
+    /// The peer hung up or the socket has an error; a read or write will tell which.
+    public var hangup: Bool
+  }
+
+  public init(capacity: Int = 256) throws(SocketError) {
+    descriptor = try syscall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+    events = Array(repeating: epoll_event(), count: capacity)
+  }
+
+  deinit { close(descriptor) }
+
+  public func add(_ fd: Int32, _ interest: Interest, token: UInt64) throws(SocketError) {
+    try control(EPOLL_CTL_ADD, fd, interest, token)
+  }
+
+  public func modify(_ fd: Int32, _ interest: Interest, token: UInt64) throws(SocketError) {
+    try control(EPOLL_CTL_MOD, fd, interest, token)
+  }
+
+  public func remove(_ fd: Int32) {
+    var event = epoll_event()
+    _ = epoll_ctl(descriptor, EPOLL_CTL_DEL, fd, &event)
+  }
+
+  private func control(
+    _ operation: Int32, _ fd: Int32, _ interest: Interest, _ token: UInt64
+  ) throws(SocketError) {
+    var event = epoll_event()
+    event.events = interest.rawValue
+    event.data.u64 = token
+    try syscall("epoll_ctl") { epoll_ctl(descriptor, operation, fd, &event) }
+  }
+
+  /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `body` for each ready descriptor.
+  public func wait(
+    timeoutMilliseconds: Int32, _ body: (Event) throws -> Void
+  ) throws {
+    let count = events.withUnsafeMutableBufferPointer { buffer in
+      epoll_wait(descriptor, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+    }
+    if count < 0 {
+      if errno == EINTR { return }
+      throw SocketError("epoll_wait", errno: errno)
+    }
+    for index in 0..<Int(count) {
+      let raw = events[index]
+      let flags = raw.events
+      try body(
+        Event(
+          token: raw.data.u64,
+          readable: flags & EPOLLIN.rawValue != 0,
+          writable: flags & EPOLLOUT.rawValue != 0,
+          hangup: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0))
+    }
+  }
+}
+
+/// An eventfd: lets another thread (or the signal watcher) wake an event loop.
+public final class EventFD: @unchecked Sendable {
+  // Sendable: the descriptor never changes after init, and eventfd reads and writes are
+  // atomic in the kernel, so any thread may signal it.
+  public let descriptor: Int32
+
+  public init() throws(SocketError) {
+    descriptor = try syscall("eventfd") {
+      eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+    }
+  }
+
+  deinit { close(descriptor) }
+
+  public func signal() {
+    var one: UInt64 = 1
+    _ = Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
+  }
+
+  /// Clears pending signals so a level-triggered epoll stops reporting it.
+  public func drain() {
+    var value: UInt64 = 0
+    _ = Glibc.read(descriptor, &value, MemoryLayout<UInt64>.size)
+  }
+}

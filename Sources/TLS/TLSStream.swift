@@ -1,0 +1,220 @@
+import CTLS
+import Sockets
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What a TLS operation on a (possibly non-blocking) socket did.
+public enum TLSResult<Value> {
+  /// It finished with this value.
+  case done(Value)
+  /// It needs the socket to become readable, then the same call again.
+  case wantRead
+  /// It needs the socket to become writable, then the same call again.
+  case wantWrite
+  /// The peer sent close_notify: it will send no more.
+  case closed
+}
+
+/// One TLS connection (`SSL`) over a socket it owns. Blocking or non-blocking, as its socket is.
+///
+/// Not `Sendable`: an `SSL` is used by one thread at a time.
+public final class TLSStream {
+  public let socket: Socket
+  private let ssl: OpaquePointer
+  /// The server name the client asked for and checks the certificate against.
+  public let serverName: String?
+
+  /// Wraps `socket` in a TLS connection from `context` (its role decides client or server).
+  /// For a client, `serverName` is sent as SNI (when it is a DNS name) and the certificate is
+  /// checked against it (as a name or an IP address) if the context verifies peers.
+  public init(socket: Socket, context: TLSContext, serverName: String? = nil) throws(TLSError) {
+    OpenSSLErrorQueue.clear()
+    guard let ssl = SSL_new(context.context) else {
+      throw TLSError.fromQueue(.configuration, "create TLS connection", fallback: "SSL_new failed")
+    }
+    self.ssl = ssl
+    self.socket = socket
+    self.serverName = serverName
+    guard SSL_set_fd(ssl, socket.descriptor) == 1 else {
+      throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
+    }
+    switch context.role {
+    case .server:
+      SSL_set_accept_state(ssl)
+    case .client:
+      SSL_set_connect_state(ssl)
+      if let serverName {
+        try configureServerName(serverName, verify: context.configuration.verifyPeer)
+      }
+    }
+  }
+
+  deinit {
+    // Runs before `socket` is released, so the `SSL` never outlives its descriptor.
+    SSL_free(ssl)
+  }
+
+  private func configureServerName(_ name: String, verify: Bool) throws(TLSError) {
+    let isIP = SocketAddress(numericHost: name, port: 0) != nil
+    let bare = name.hasPrefix("[") ? String(name.dropFirst().dropLast()) : name
+    // RFC 6066: SNI carries host names only, never literal addresses.
+    if !isIP && ctls_set_tlsext_host_name(ssl, name) != 1 {
+      throw TLSError.fromQueue(
+        .configuration, "set server name '\(name)'", fallback: "invalid name")
+    }
+    guard verify else { return }
+    let ok: Bool
+    if isIP {
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) == 1
+    } else {
+      ok = SSL_set1_host(ssl, name) == 1
+    }
+    if !ok {
+      throw TLSError.fromQueue(
+        .configuration, "check server name '\(name)'", fallback: "invalid name")
+    }
+  }
+
+  // MARK: I/O
+
+  /// Runs (or continues) the handshake.
+  public func handshake() throws(TLSError) -> TLSResult<Void> {
+    OpenSSLErrorQueue.clear()
+    let result = SSL_do_handshake(ssl)
+    if result == 1 { return .done(()) }
+    return try interpret(result, "TLS handshake", handshake: true)
+  }
+
+  /// Reads decrypted bytes into `buffer` (at most one TLS record's worth).
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSResult<Int> {
+    OpenSSLErrorQueue.clear()
+    var count = 0
+    let result = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
+    if result == 1 { return .done(count) }
+    return try interpret(result, "TLS read", handshake: false)
+  }
+
+  /// Encrypts and sends what the socket takes of `buffer` now (partial writes are on).
+  /// `buffer` must not be empty.
+  public func write(_ buffer: UnsafeRawBufferPointer) throws(TLSError) -> TLSResult<Int> {
+    precondition(!buffer.isEmpty, "SSL_write with 0 bytes is undefined")
+    OpenSSLErrorQueue.clear()
+    var count = 0
+    let result = SSL_write_ex(ssl, buffer.baseAddress, buffer.count, &count)
+    if result == 1 { return .done(count) }
+    return try interpret(result, "TLS write", handshake: false)
+  }
+
+  /// Writes all of `buffer` on a blocking socket.
+  public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(TLSError) {
+    var offset = 0
+    while offset < buffer.count {
+      switch try write(UnsafeRawBufferPointer(rebasing: buffer[offset...])) {
+      case .done(let count): offset += count
+      case .wantRead: try wait(writable: false)
+      case .wantWrite: try wait(writable: true)
+      case .closed: throw TLSError(.io, "TLS write", reason: "the peer closed the connection")
+      }
+    }
+  }
+
+  /// Sends close_notify. `.done(true)` once the peer's close_notify has also been received,
+  /// `.done(false)` when ours is sent and theirs has not come yet (reads may go on: a half-close).
+  public func shutdown() throws(TLSError) -> TLSResult<Bool> {
+    OpenSSLErrorQueue.clear()
+    let result = SSL_shutdown(ssl)
+    if result == 1 { return .done(true) }
+    if result == 0 { return .done(false) }
+    let outcome: TLSResult<Bool> = try interpret(result, "TLS shutdown", handshake: false)
+    switch outcome {
+    case .wantRead: return .wantRead
+    case .wantWrite: return .wantWrite
+    case .closed, .done: return .done(true)
+    }
+  }
+
+  /// Blocks until the socket is ready, for blocking callers of a non-blocking stream.
+  public func wait(writable: Bool) throws(TLSError) {
+    do {
+      try socket.waitUntil(writable: writable)
+    } catch {
+      throw TLSError(.io, error.operation, reason: error.reason, code: error.code)
+    }
+  }
+
+  /// Turns a failed call's result into an outcome, right after the call on the same thread,
+  /// as OpenSSL's error queue and errno require.
+  private func interpret<T>(
+    _ result: Int32, _ operation: String, handshake: Bool
+  ) throws(TLSError) -> TLSResult<T> {
+    let savedErrno = errno
+    switch SSL_get_error(ssl, result) {
+    case SSL_ERROR_WANT_READ: return .wantRead
+    case SSL_ERROR_WANT_WRITE: return .wantWrite
+    case SSL_ERROR_ZERO_RETURN: return .closed
+    case SSL_ERROR_SYSCALL:
+      let queue = OpenSSLErrorQueue.drain()
+      if !queue.isEmpty {
+        throw TLSError(.protocolError, operation, reason: queue.joined(separator: "; "))
+      }
+      if savedErrno == 0 {
+        throw TLSError(
+          .uncleanEOF, operation, reason: "the peer closed the connection without close_notify")
+      }
+      throw TLSError(
+        .io, operation, reason: String(cString: strerror(savedErrno)), code: savedErrno)
+    default:
+      // OpenSSL 3 reports a TCP close without close_notify as this SSL error.
+      if OpenSSLErrorQueue.peekReason() == SSL_R_UNEXPECTED_EOF_WHILE_READING {
+        OpenSSLErrorQueue.clear()
+        throw TLSError(
+          .uncleanEOF, operation, reason: "the peer closed the connection without close_notify")
+      }
+      let verify = SSL_get_verify_result(ssl)
+      if handshake && verify != Int(X509_V_OK) {
+        OpenSSLErrorQueue.clear()
+        let text = String(cString: X509_verify_cert_error_string(verify))
+        throw TLSError(.verification, "certificate verification", reason: text)
+      }
+      throw TLSError.fromQueue(
+        handshake ? .handshake : .protocolError, operation, fallback: "TLS error")
+    }
+  }
+
+  // MARK: What was negotiated
+
+  /// `TLSv1.3`, `TLSv1.2`.
+  public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+  /// The IANA-style OpenSSL cipher name, e.g. `TLS_AES_256_GCM_SHA384`.
+  public var cipher: String {
+    guard let cipher = SSL_get_current_cipher(ssl) else { return "none" }
+    return String(cString: SSL_CIPHER_get_name(cipher))
+  }
+
+  /// The peer certificate's subject (`CN=localhost, O=...`), or nil if it sent none.
+  public var peerCertificateSubject: String? {
+    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+    defer { X509_free(certificate) }
+    return Self.render(X509_get_subject_name(certificate))
+  }
+
+  /// Whether the peer's certificate verified (`ok`) or why not.
+  public var verificationResult: String {
+    let result = SSL_get_verify_result(ssl)
+    return result == Int(X509_V_OK) ? "ok" : String(cString: X509_verify_cert_error_string(result))
+  }
+
+  static func render(_ name: OpaquePointer?) -> String? {
+    guard let name, let bio = BIO_new(BIO_s_mem()) else { return nil }
+    defer { BIO_free(bio) }
+    let flags = ctls_XN_FLAG_RFC2253() & ~UInt(ASN1_STRFLGS_ESC_MSB)
+    guard X509_NAME_print_ex(bio, name, 0, flags) >= 0 else { return nil }
+    var bytes: UnsafeMutablePointer<CChar>?
+    let count = BIO_ctrl(bio, BIO_CTRL_INFO, 0, &bytes)
+    guard let bytes, count > 0 else { return "" }
+    return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
+  }
+}
