@@ -1,4 +1,5 @@
 import Sockets
+import TLS
 
 /// One client connection, owned by exactly one event loop. It owns its stream (and through it
 /// the socket and any `SSL`); closing the connection closes them.
@@ -12,7 +13,7 @@ final class Connection {
     case draining
   }
 
-  let stream: any EchoStream
+  let stream: any ByteStream
   let peer: String
   let descriptor: Int32
   var phase: Phase
@@ -29,7 +30,7 @@ final class Connection {
   var bytesIn = 0
   var bytesOut = 0
 
-  init(stream: any EchoStream, peer: String, tls: Bool) {
+  init(stream: any ByteStream, peer: String, tls: Bool) {
     self.stream = stream
     self.peer = peer
     self.descriptor = stream.socket.descriptor

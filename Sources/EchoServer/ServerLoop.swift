@@ -125,7 +125,7 @@ final class ServerLoop {
     // A client that goes away between accept and here costs only this connection.
     do {
       try socket.setNoDelay()
-      let stream: any EchoStream =
+      let stream: any ByteStream =
         if let tls { try TLSStream(socket: socket, context: tls) } else { PlainStream(socket) }
       let connection = Connection(stream: stream, peer: peer.description, tls: tls != nil)
       try epoll.add(connection.descriptor, .readable, token: UInt64(connection.descriptor))
@@ -163,7 +163,7 @@ final class ServerLoop {
             }
           }
           if connection.phase == .draining {
-            switch try connection.stream.finishOutput() {
+            switch try connection.stream.closeOutput() {
             case .wantRead: return wait(connection, for: .readable)
             case .wantWrite: return wait(connection, for: .writable)
             case .done, .closed: return close(connection, because: "client closed")
@@ -278,7 +278,7 @@ final class ServerLoop {
     for case let connection? in connections {
       if connection.phase == .echoing, connection.stream is TLSStream {
         // Best effort: tell a TLS peer this is a clean end, without waiting for it.
-        _ = try? connection.stream.finishOutput()
+        _ = try? connection.stream.closeOutput()
       }
       close(connection, because: "server shutting down")
     }

@@ -111,7 +111,8 @@ public final class TLSStream {
   public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(TLSError) {
     var offset = 0
     while offset < buffer.count {
-      switch try write(UnsafeRawBufferPointer(rebasing: buffer[offset...])) {
+      let result: TLSResult<Int> = try write(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+      switch result {
       case .done(let count): offset += count
       case .wantRead: try wait(writable: false)
       case .wantWrite: try wait(writable: true)
