@@ -23,6 +23,10 @@ let package = Package(
     .target(name: "Sockets", dependencies: ["CLinux"]),
     .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
     .target(
+      name: "CommandLineSupport",
+      dependencies: ["Sockets", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    .target(
       name: "EchoServer",
       dependencies: [
         "Sockets", "TLS", "CLinux",
@@ -32,7 +36,7 @@ let package = Package(
     .executableTarget(
       name: "echo-server",
       dependencies: [
-        "EchoServer", "Sockets", "TLS",
+        "EchoServer", "Sockets", "TLS", "CommandLineSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -40,7 +44,7 @@ let package = Package(
     .executableTarget(
       name: "echo-client",
       dependencies: [
-        "Sockets", "TLS", "CLinux",
+        "Sockets", "TLS", "CLinux", "CommandLineSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

@@ -74,6 +74,11 @@ public final class TLSContext: @unchecked Sendable {
         .configuration, "cannot load certificate '\(chain)'", fallback: "not a PEM certificate")
     }
     guard SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM) == 1 else {
+      if OpenSSLErrorQueue.peekReason() == X509_R_KEY_VALUES_MISMATCH {
+        throw TLSError.fromQueue(
+          .configuration, "private key '\(keyFile)' does not match certificate '\(chain)'",
+          fallback: "key values mismatch")
+      }
       throw TLSError.fromQueue(
         .configuration, "cannot load private key '\(keyFile)'", fallback: "not a PEM private key")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Sockets
 import TLS
 
@@ -23,6 +24,8 @@ struct EchoClientCommand: ParsableCommand {
       stderr.
       """,
     version: "0.1.0")
+
+  static func main() { mainReportingOneLineErrors() }
 
   @Flag(help: "Connect in plaintext TCP instead of TLS.")
   var plaintext = false

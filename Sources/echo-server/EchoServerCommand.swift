@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import CLinux
 import EchoServer
 import Logging
@@ -22,6 +23,8 @@ struct EchoServerCommand: ParsableCommand {
       Try it: openssl s_client -connect localhost:4433 -CAfile certs/ca.crt
       """,
     version: "0.1.0")
+
+  static func main() { mainReportingOneLineErrors() }
 
   @Flag(help: "Serve plaintext TCP instead of TLS (for debugging; no certificate needed).")
   var plaintext = false
