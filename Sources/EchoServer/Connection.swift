@@ -27,14 +27,23 @@ final class Connection {
   /// Set while queued to run again without waiting for epoll (its read budget ran out).
   var isScheduled = false
   var isClosed = false
+  /// Whether an idle-timeout entry for this connection is in the loop's deadline heap.
+  var hasIdleTimer = false
   var bytesIn = 0
   var bytesOut = 0
+  let isTLS: Bool
+  /// Monotonic milliseconds: when accepted, and when bytes last moved.
+  let openedAt: Int64
+  var lastActivity: Int64
 
-  init(stream: any ByteStream, peer: String, tls: Bool) {
+  init(stream: any ByteStream, peer: String, tls: Bool, now: Int64) {
     self.stream = stream
     self.peer = peer
     self.descriptor = stream.socket.descriptor
+    self.isTLS = tls
     self.phase = tls ? .handshaking : .echoing
+    self.openedAt = now
+    self.lastActivity = now
   }
 
   var hasPending: Bool { pendingOffset < pending.count }

@@ -8,11 +8,26 @@ import TLS
   import Glibc
 #endif
 
-/// What the server is told to do: where to listen, in which mode, on how many threads.
+/// What the server is told to do: where to listen, in which mode, on how many threads, within
+/// which limits.
 public struct ServerConfiguration: Sendable {
   public enum Mode: Sendable {
     case plaintext
     case tls(TLSContext)
+  }
+
+  /// Bounds on what clients may cost. Durations in milliseconds.
+  public struct Limits: Sendable {
+    /// Connections open at once, over all loops; more are accepted and closed at once.
+    public var maxConnections: Int
+    /// How long a client has to finish the TLS handshake (plaintext: to send its first byte).
+    public var handshakeTimeout: Int64 = 10_000
+    /// How long a connection may go without traffic; 0 turns the check off.
+    public var idleTimeout: Int64 = 300_000
+    /// How long open connections may go on after SIGINT/SIGTERM.
+    public var drainTimeout: Int64 = 10_000
+
+    public init(maxConnections: Int) { self.maxConnections = maxConnections }
   }
 
   /// A name (resolved; every address it has gets a listener) or a numeric IPv4/IPv6 address.
@@ -22,30 +37,45 @@ public struct ServerConfiguration: Sendable {
   public var mode: Mode
   /// Event loops, each a thread. The number of threads stays this whatever the number of clients.
   public var threads: Int
+  public var limits: Limits
   public var backlog: Int32 = 1024
 
-  public init(host: String, port: UInt16, mode: Mode, threads: Int) {
+  public init(host: String, port: UInt16, mode: Mode, threads: Int, limits: Limits) {
     self.host = host
     self.port = port
     self.mode = mode
     self.threads = threads
+    self.limits = limits
   }
 }
 
 /// The echo service: listeners shared by a fixed set of event loops.
 ///
-/// Lifecycle: `start()` binds and starts the loops; `stop()` (from any thread) asks them to
-/// finish; `wait()` joins them. The server owns the listening sockets and keeps them open until
-/// every loop has been joined, because the loops borrow their descriptors.
+/// Lifecycle: `start()` binds and starts the loops; `drain()` stops accepting and lets open
+/// connections finish within the drain timeout; `stop()` closes everything now; `wait()` joins
+/// the loops. Any thread may call `drain`, `stop`, `replaceTLS` and `statistics`. The server owns
+/// the listening sockets and keeps them open until every loop has been joined, because the
+/// loops borrow their descriptors.
 public final class EchoServer: Sendable {
   public let configuration: ServerConfiguration
   private let logger: Logger
-  private let control = ServerControl()
+  private let control: ServerControl
   private let state = ServerState()
 
-  public init(configuration: ServerConfiguration, logger: Logger) {
+  public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
     self.configuration = configuration
     self.logger = logger
+    let tls: TLSContext? =
+      switch configuration.mode {
+      case .plaintext: nil
+      case .tls(let context): context
+      }
+    do {
+      self.control = try ServerControl(
+        maxConnections: configuration.limits.maxConnections, tls: tls)
+    } catch {
+      throw ServerError.startup(error.operation, error.reason)
+    }
   }
 
   /// Binds every address, starts the loops, and returns the addresses really listened on
@@ -59,30 +89,32 @@ public final class EchoServer: Sendable {
         throw ServerError.startup(error.operation, error.reason)
       }
     }
-    let tls: TLSContext? =
-      switch configuration.mode {
-      case .plaintext: nil
-      case .tls(let context): context
-      }
-    var loops: [(EventFD, pthread_t)] = []
-    for index in 0..<max(1, configuration.threads) {
+    var loops: [RunningLoop] = []
+    let loopCount = max(1, configuration.threads)
+    control.expectLoops(loopCount)
+    for index in 0..<loopCount {
       let wakeup: EventFD
       let loop: ServerLoop
       do {
         wakeup = try EventFD()
         loop = try ServerLoop(
-          index: index, listeners: descriptors, wakeup: wakeup, control: control, tls: tls,
-          logger: logger)
+          index: index, listeners: descriptors, wakeup: wakeup, control: control,
+          limits: configuration.limits, logger: logger)
       } catch {
-        stopLoops(loops)
+        abandon(loops)
         throw ServerError.startup("set up event loop", "\(error)")
       }
+      let statistics = loop.statistics
       let handover = Handover(value: loop)
       do {
-        let thread = try LoopThread.spawn(name: "echo-loop-\(index)") { handover.value.run() }
-        loops.append((wakeup, thread))
+        let control = self.control
+        let thread = try LoopThread.spawn(name: "echo-loop-\(index)") {
+          handover.value.run()
+          control.loopReturned()
+        }
+        loops.append(RunningLoop(wakeup: wakeup, thread: thread, statistics: statistics))
       } catch {
-        stopLoops(loops)
+        abandon(loops)
         throw error
       }
     }
@@ -90,23 +122,52 @@ public final class EchoServer: Sendable {
     return addresses
   }
 
-  /// Asks every loop to stop; they close their connections and return. Safe from any thread.
-  public func stop() {
-    control.requestStop()
-    for wakeup in state.wakeups { wakeup.signal() }
+  /// Stops accepting at once (new connection attempts are refused by the kernel) and lets open
+  /// connections finish; each loop closes what is left at the drain deadline and returns.
+  public func drain() {
+    control.advance(to: .draining)
+    // shutdown(2) on a listener makes it stop listening right away, while its descriptor stays
+    // valid for the loops that still have it registered; they drop it on their next wake-up.
+    for listener in state.listenerDescriptors { _ = Glibc.shutdown(listener, Int32(SHUT_RD)) }
+    wakeLoops()
   }
 
-  /// Blocks until every loop has stopped, then closes the listeners.
+  /// Closes every connection now and makes the loops return.
+  public func stop() {
+    control.advance(to: .stopping)
+    for listener in state.listenerDescriptors { _ = Glibc.shutdown(listener, Int32(SHUT_RD)) }
+    wakeLoops()
+  }
+
+  /// New handshakes use `context` from now on; connections already open keep theirs.
+  public func replaceTLS(_ context: TLSContext) {
+    control.replaceTLS(context)
+  }
+
+  /// The counters of every loop, summed now.
+  public func statistics() -> ServerStatistics {
+    state.statistics.reduce(ServerStatistics()) { $0 + $1.snapshot() }
+  }
+
+  /// Becomes readable once every loop has returned (after a drain or a stop), so that a caller
+  /// can wait for it together with other events (signals) in one `poll`.
+  public var finishedDescriptor: Int32 { control.finished.descriptor }
+
+  /// Blocks until every loop has returned, then closes the listeners.
   public func wait() {
     for thread in state.threads { LoopThread.join(thread) }
     state.finished()
   }
 
-  private func stopLoops(_ loops: [(EventFD, pthread_t)]) {
-    control.requestStop()
-    for (wakeup, thread) in loops {
-      wakeup.signal()
-      LoopThread.join(thread)
+  private func wakeLoops() {
+    for wakeup in state.wakeups { wakeup.signal() }
+  }
+
+  private func abandon(_ loops: [RunningLoop]) {
+    control.advance(to: .stopping)
+    for loop in loops {
+      loop.wakeup.signal()
+      LoopThread.join(loop.thread)
     }
   }
 
@@ -134,31 +195,43 @@ public final class EchoServer: Sendable {
   }
 }
 
-/// What `start` creates and `stop`/`wait` use, behind a lock because they may run on
+/// A started loop as the server sees it from outside.
+private struct RunningLoop: Sendable {
+  var wakeup: EventFD
+  var thread: pthread_t
+  var statistics: LoopStatistics
+}
+
+/// What `start` creates and the other calls use, behind a lock because they may run on
 /// different threads.
 private final class ServerState: Sendable {
   private struct Running {
     var listeners: Handover<[Socket]>?
-    var loops: [(EventFD, pthread_t)] = []
+    var listenerDescriptors: [Int32] = []
+    var loops: [RunningLoop] = []
+    var joined = false
   }
 
   private let running = Mutex(Running())
 
-  func started(listeners: Handover<[Socket]>, loops: [(EventFD, pthread_t)]) {
+  func started(listeners: Handover<[Socket]>, loops: [RunningLoop]) {
     running.withLock {
       $0.listeners = listeners
+      $0.listenerDescriptors = listeners.value.map(\.descriptor)
       $0.loops = loops
     }
   }
 
-  var wakeups: [EventFD] { running.withLock { $0.loops.map(\.0) } }
-  var threads: [pthread_t] { running.withLock { $0.loops.map(\.1) } }
+  var listenerDescriptors: [Int32] { running.withLock { $0.joined ? [] : $0.listenerDescriptors } }
+  var wakeups: [EventFD] { running.withLock { $0.loops.map(\.wakeup) } }
+  var threads: [pthread_t] { running.withLock { $0.loops.map(\.thread) } }
+  var statistics: [LoopStatistics] { running.withLock { $0.loops.map(\.statistics) } }
 
   func finished() {
     running.withLock {
       for listener in $0.listeners?.value ?? [] { listener.close() }
       $0.listeners = nil
-      $0.loops = []
+      $0.joined = true
     }
   }
 }

@@ -7,26 +7,31 @@ import TLS
   import Glibc
 #endif
 
-/// One event loop: a thread, its epoll set, and the connections it accepted. Nothing here is
-/// shared with other loops, so the data path takes no lock.
+/// One event loop: a thread, its epoll set, its timers and the connections it accepted. Nothing
+/// here is shared with other loops, so the data path takes no lock.
 final class ServerLoop {
   /// How many reads one connection may do before the others get a turn.
   static let readBudget = 16
   /// One read's worth: larger than a TLS record (16 KiB), so one TLS read drains a record.
   static let bufferSize = 64 * 1024
 
-  private let index: Int
   private let epoll: Epoll
   /// Borrowed from the server, which keeps them open until every loop has been joined.
-  private let listeners: [Int32]
+  private var listeners: [Int32]
   private let wakeup: EventFD
   private let control: ServerControl
-  private let tls: TLSContext?
+  private let limits: ServerConfiguration.Limits
+  let statistics = LoopStatistics()
   private var logger: Logger
   /// Connections by descriptor: descriptors are small and dense, so an array is the fastest map.
   private var connections: [Connection?] = []
+  private var openCount = 0
   /// Connections that used up their read budget and run again before the next wait.
   private var scheduled: [Connection] = []
+  private var timers = DeadlineHeap()
+  /// The loop's clock, read once per wake-up: timeouts need no finer grain.
+  private var now = monotonicMilliseconds()
+  private var drainDeadline: Int64?
   /// Read scratch space shared by every connection: a read is written back at once, so only
   /// bytes the socket did not take are copied out (into `Connection.pending`).
   private let buffer: UnsafeMutableRawBufferPointer
@@ -36,15 +41,14 @@ final class ServerLoop {
   private var spareDescriptor: Int32
 
   init(
-    index: Int, listeners: [Int32], wakeup: EventFD, control: ServerControl, tls: TLSContext?,
-    logger: Logger
+    index: Int, listeners: [Int32], wakeup: EventFD, control: ServerControl,
+    limits: ServerConfiguration.Limits, logger: Logger
   ) throws(SocketError) {
-    self.index = index
     self.epoll = try Epoll()
     self.listeners = listeners
     self.wakeup = wakeup
     self.control = control
-    self.tls = tls
+    self.limits = limits
     self.logger = logger
     self.logger[metadataKey: "loop"] = "\(index)"
     self.buffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
@@ -61,20 +65,52 @@ final class ServerLoop {
     if spareDescriptor >= 0 { Glibc.close(spareDescriptor) }
   }
 
-  /// Serves until the server asks the loops to stop, then closes every connection.
+  /// Serves until told to stop, or until a drain has closed the last connection.
   func run() {
-    while !control.isStopping {
+    while true {
+      switch control.currentPhase {
+      case .running: break
+      case .draining: if beginOrContinueDrain() { return }
+      case .stopping:
+        closeAll(because: .shutdown)
+        return
+      }
+      let ready: Int
       do {
-        try epoll.wait(timeoutMilliseconds: scheduled.isEmpty ? -1 : 0) { event in
-          handle(event)
-        }
+        ready = try epoll.wait(timeoutMilliseconds: waitTimeout())
       } catch {
         logger.critical("event loop failed: \(error)")
-        break
+        closeAll(because: .error)
+        return
       }
+      now = monotonicMilliseconds()
+      for index in 0..<ready { handle(epoll.event(at: index)) }
       runScheduled()
+      expireTimers()
     }
-    closeAll()
+  }
+
+  /// Returns true when the loop is done: nothing left open, or the drain deadline passed.
+  private func beginOrContinueDrain() -> Bool {
+    if drainDeadline == nil {
+      drainDeadline = now + limits.drainTimeout
+      for listener in listeners { epoll.remove(listener) }
+      listeners = []
+    }
+    if openCount == 0 { return true }
+    if let drainDeadline, now >= drainDeadline {
+      closeAll(because: .shutdown)
+      return true
+    }
+    return false
+  }
+
+  private func waitTimeout() -> Int32 {
+    if !scheduled.isEmpty { return 0 }
+    var next = timers.nextDeadline
+    if let drainDeadline { next = min(next ?? drainDeadline, drainDeadline) }
+    guard let next else { return -1 }
+    return Int32(clamping: max(0, next - now + 1))
   }
 
   private func handle(_ event: Epoll.Event) {
@@ -97,12 +133,17 @@ final class ServerLoop {
       do {
         switch try Socket.accept(listener: listener) {
         case .wouldBlock: return
-        case .processed(let (socket, address)): open(socket, peer: address)
+        case .processed(let (socket, address)): admit(socket, peer: address)
         }
       } catch  where error.isConnectionReset {
         continue
       } catch  where error.code == EMFILE || error.code == ENFILE {
         shedConnection(on: listener, error)
+        return
+      } catch  where error.code == EINVAL {
+        // The server shut the listener down to stop accepting; stop watching it.
+        epoll.remove(listener)
+        listeners.removeAll { $0 == listener }
         return
       } catch {
         logger.error("accept failed: \(error)")
@@ -115,23 +156,41 @@ final class ServerLoop {
     logger.warning("out of file descriptors; refusing a connection: \(error)")
     guard spareDescriptor >= 0 else { return }
     Glibc.close(spareDescriptor)
-    if case .processed(let (socket, _))? = try? Socket.accept(listener: listener) {
-      socket.close()
+    if case .processed(let (socket, address))? = try? Socket.accept(listener: listener) {
+      refuse(socket, peer: address)
     }
     spareDescriptor = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
   }
 
-  private func open(_ socket: Socket, peer: SocketAddress) {
+  private func refuse(_ socket: Socket, peer: SocketAddress) {
+    socket.close()
+    statistics.refused.add(1)
+    statistics.closed(.refusedAtLimit)
+    logger.info(
+      "connection refused",
+      metadata: [
+        "peer": "\(peer)", "reason": "\(CloseReason.refusedAtLimit.name)",
+        "limit": .stringConvertible(control.maxConnections),
+      ])
+  }
+
+  private func admit(_ socket: Socket, peer: SocketAddress) {
+    statistics.accepted.add(1)
+    guard control.admitConnection() else { return refuse(socket, peer: peer) }
     // A client that goes away between accept and here costs only this connection.
     do {
       try socket.setNoDelay()
+      let tls = control.currentTLS
       let stream: any ByteStream =
         if let tls { try TLSStream(socket: socket, context: tls) } else { PlainStream(socket) }
-      let connection = Connection(stream: stream, peer: peer.description, tls: tls != nil)
+      let connection = Connection(
+        stream: stream, peer: peer.description, tls: tls != nil, now: now)
       try epoll.add(connection.descriptor, .readable, token: UInt64(connection.descriptor))
       store(connection)
-      logger.debug("connection opened", metadata: ["peer": "\(connection.peer)"])
+      timers.insert(
+        .init(deadline: now + limits.handshakeTimeout, kind: .handshake, connection: connection))
     } catch {
+      control.releaseConnection()
       logger.warning("could not set up connection from \(peer): \(error)")
       socket.close()
     }
@@ -148,12 +207,10 @@ final class ServerLoop {
         switch connection.phase {
         case .handshaking:
           switch try connection.stream.advanceHandshake() {
-          case .done:
-            connection.phase = .echoing
-            logHandshake(connection)
+          case .done: handshakeCompleted(connection)
           case .wantRead: return wait(connection, for: .readable)
           case .wantWrite: return wait(connection, for: .writable)
-          case .closed: return close(connection, because: "client closed during handshake")
+          case .closed: return close(connection, because: .clientClosed)
           }
 
         case .echoing, .draining:
@@ -166,7 +223,7 @@ final class ServerLoop {
             switch try connection.stream.closeOutput() {
             case .wantRead: return wait(connection, for: .readable)
             case .wantWrite: return wait(connection, for: .writable)
-            case .done, .closed: return close(connection, because: "client closed")
+            case .done, .closed: return close(connection, because: .clientClosed)
             }
           }
           guard budget > 0 else { return schedule(connection) }
@@ -174,9 +231,11 @@ final class ServerLoop {
           switch try connection.stream.read(into: buffer) {
           case .done(let count):
             connection.bytesIn += count
-            if let interest = try echo(
-              UnsafeRawBufferPointer(rebasing: buffer[..<count]), on: connection)
-            {
+            connection.lastActivity = now
+            statistics.bytesIn.add(count)
+            if !connection.isTLS && !connection.hasIdleTimer { startIdleTimer(connection) }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            if let interest = try echo(bytes, on: connection) {
               return wait(connection, for: interest)
             }
           case .wantRead: return wait(connection, for: .readable)
@@ -186,8 +245,16 @@ final class ServerLoop {
         }
       }
     } catch {
-      close(connection, because: describe(error))
+      let (reason, detail) = classify(error, during: connection.phase)
+      close(connection, because: reason, detail: detail)
     }
+  }
+
+  private func handshakeCompleted(_ connection: Connection) {
+    connection.phase = .echoing
+    connection.lastActivity = now
+    statistics.handshakesOK.add(1)
+    startIdleTimer(connection)
   }
 
   /// Writes `bytes` back. Returns nil when all were written, or the readiness to wait for, with
@@ -200,7 +267,7 @@ final class ServerLoop {
       switch try connection.stream.write(UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
       case .done(let count):
         offset += count
-        connection.bytesOut += count
+        wrote(count, on: connection)
       case .wantWrite, .closed:
         connection.keepPending(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
         return .writable
@@ -222,7 +289,7 @@ final class ServerLoop {
       switch step {
       case .done(let count):
         connection.pendingOffset += count
-        connection.bytesOut += count
+        wrote(count, on: connection)
       case .wantWrite, .closed: return .writable
       case .wantRead: return .readable
       }
@@ -233,13 +300,19 @@ final class ServerLoop {
     return nil
   }
 
+  private func wrote(_ count: Int, on connection: Connection) {
+    connection.bytesOut += count
+    connection.lastActivity = now
+    statistics.bytesOut.add(count)
+  }
+
   private func wait(_ connection: Connection, for interest: Epoll.Interest) {
     guard connection.interest != interest else { return }
     do {
       try epoll.modify(connection.descriptor, interest, token: UInt64(connection.descriptor))
       connection.interest = interest
     } catch {
-      close(connection, because: "epoll: \(error)")
+      close(connection, because: .error, detail: "epoll: \(error)")
     }
   }
 
@@ -259,50 +332,96 @@ final class ServerLoop {
     }
   }
 
+  // MARK: Timeouts
+
+  private func startIdleTimer(_ connection: Connection) {
+    guard limits.idleTimeout > 0 else { return }
+    connection.hasIdleTimer = true
+    timers.insert(
+      .init(
+        deadline: connection.lastActivity + limits.idleTimeout, kind: .idle, connection: connection)
+    )
+  }
+
+  private func expireTimers() {
+    while let entry = timers.popDue(at: now) {
+      let connection = entry.connection
+      if connection.isClosed { continue }
+      switch entry.kind {
+      case .handshake:
+        // Plaintext has no handshake: the deadline is for the first byte.
+        let waiting =
+          connection.phase == .handshaking || (!connection.isTLS && connection.bytesIn == 0)
+        if waiting { close(connection, because: .handshakeTimeout) }
+      case .idle:
+        let deadline = connection.lastActivity + limits.idleTimeout
+        if deadline > now {
+          timers.insert(.init(deadline: deadline, kind: .idle, connection: connection))
+        } else {
+          // Over TLS, a close_notify first lets the client tell this from a truncation.
+          _ = try? connection.stream.closeOutput()
+          close(connection, because: .idleTimeout)
+        }
+      }
+    }
+  }
+
   // MARK: Closing
 
-  private func close(_ connection: Connection, because reason: String) {
+  private func close(_ connection: Connection, because reason: CloseReason, detail: String? = nil) {
     guard !connection.isClosed else { return }
     epoll.remove(connection.descriptor)
     connections[Int(connection.descriptor)] = nil
+    openCount -= 1
+    statistics.active.add(-1)
+    control.releaseConnection()
+    statistics.closed(reason)
+    if reason == .handshakeFailed || (reason == .handshakeTimeout && connection.isTLS) {
+      statistics.handshakesFailed.add(1)
+    }
+    logClose(connection, reason, detail)
     connection.close()
-    logger.debug(
-      "connection closed",
-      metadata: [
-        "peer": "\(connection.peer)", "reason": "\(reason)", "bytes_in": "\(connection.bytesIn)",
-        "bytes_out": "\(connection.bytesOut)",
-      ])
   }
 
-  private func closeAll() {
+  private func closeAll(because reason: CloseReason) {
     for case let connection? in connections {
-      if connection.phase == .echoing, connection.stream is TLSStream {
+      if connection.phase == .echoing && connection.isTLS {
         // Best effort: tell a TLS peer this is a clean end, without waiting for it.
         _ = try? connection.stream.closeOutput()
       }
-      close(connection, because: "server shutting down")
+      close(connection, because: reason)
     }
+    timers.removeAll()
+    scheduled.removeAll()
   }
 
-  private func describe(_ error: any Error) -> String {
+  private func classify(_ error: any Error, during phase: Connection.Phase) -> (CloseReason, String)
+  {
     switch error {
-    case let error as TLSError where error.kind == .uncleanEOF: "client closed without close_notify"
-    case let error as TLSError where error.kind == .io: "connection reset: \(error.reason)"
-    case let error as TLSError where error.kind == .handshake || error.kind == .verification:
-      "TLS handshake failed: \(error.reason)"
-    case let error as SocketError where error.isConnectionReset: "connection reset: \(error.reason)"
-    default: "\(error)"
+    case let error as TLSError where error.kind == .uncleanEOF:
+      return (phase == .handshaking ? .handshakeFailed : .uncleanClose, error.reason)
+    case let error as TLSError where error.kind == .io: return (.reset, error.reason)
+    case let error as TLSError where phase == .handshaking: return (.handshakeFailed, error.reason)
+    case let error as SocketError where error.isConnectionReset: return (.reset, error.reason)
+    default: return (.error, "\(error)")
     }
   }
 
-  private func logHandshake(_ connection: Connection) {
-    guard logger.logLevel <= .debug, let stream = connection.stream as? TLSStream else { return }
-    logger.debug(
-      "handshake done",
-      metadata: [
-        "peer": "\(connection.peer)", "tls": "\(stream.protocolVersion)",
-        "cipher": "\(stream.cipher)",
-      ])
+  private func logClose(_ connection: Connection, _ reason: CloseReason, _ detail: String?) {
+    guard logger.logLevel <= .info else { return }
+    var metadata: Logger.Metadata = [
+      "peer": "\(connection.peer)", "mode": "\(connection.isTLS ? "tls" : "plaintext")",
+      "bytes_in": .stringConvertible(connection.bytesIn),
+      "bytes_out": .stringConvertible(connection.bytesOut),
+      "duration_ms": .stringConvertible(now - connection.openedAt),
+      "reason": "\(reason.name)",
+    ]
+    if let detail { metadata["detail"] = "\(detail)" }
+    if let tls = connection.stream as? TLSStream, connection.phase != .handshaking {
+      metadata["tls_version"] = "\(tls.protocolVersion)"
+      metadata["cipher"] = "\(tls.cipher)"
+    }
+    logger.info("connection closed", metadata: metadata)
   }
 
   // MARK: The connection table
@@ -318,5 +437,7 @@ final class ServerLoop {
       connections.append(contentsOf: repeatElement(nil, count: index + 1 - connections.count))
     }
     connections[index] = connection
+    openCount += 1
+    statistics.active.add(1)
   }
 }

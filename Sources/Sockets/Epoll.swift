@@ -59,27 +59,28 @@ public final class Epoll {
     try syscall("epoll_ctl") { epoll_ctl(descriptor, operation, fd, &event) }
   }
 
-  /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `body` for each ready descriptor.
-  public func wait(
-    timeoutMilliseconds: Int32, _ body: (Event) throws -> Void
-  ) throws {
+  /// Waits up to `timeoutMilliseconds` (-1: forever) and returns how many descriptors are
+  /// ready; read each with `event(at:)`. An interrupted wait returns 0.
+  public func wait(timeoutMilliseconds: Int32) throws(SocketError) -> Int {
     let count = events.withUnsafeMutableBufferPointer { buffer in
       epoll_wait(descriptor, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
     }
     if count < 0 {
-      if errno == EINTR { return }
+      if errno == EINTR { return 0 }
       throw SocketError("epoll_wait", errno: errno)
     }
-    for index in 0..<Int(count) {
-      let raw = events[index]
-      let flags = raw.events
-      try body(
-        Event(
-          token: raw.data.u64,
-          readable: flags & EPOLLIN.rawValue != 0,
-          writable: flags & EPOLLOUT.rawValue != 0,
-          hangup: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0))
-    }
+    return Int(count)
+  }
+
+  /// The `index`th readiness report of the last `wait`.
+  public func event(at index: Int) -> Event {
+    let raw = events[index]
+    let flags = raw.events
+    return Event(
+      token: raw.data.u64,
+      readable: flags & EPOLLIN.rawValue != 0,
+      writable: flags & EPOLLOUT.rawValue != 0,
+      hangup: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0)
   }
 }
 

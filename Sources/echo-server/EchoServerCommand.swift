@@ -1,6 +1,6 @@
 import ArgumentParser
-import CommandLineSupport
 import CLinux
+import CommandLineSupport
 import EchoServer
 import Logging
 import Sockets
@@ -44,8 +44,27 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "Event-loop threads (default: the number of cores).")
   var threads: Int?
 
+  @Option(
+    help: """
+      Connections open at once; more are accepted and closed at once, and counted \
+      (default: what the file-descriptor limit allows, after raising it to the hard limit).
+      """)
+  var maxConnections: Int?
+
+  @Option(help: "Seconds a client has to complete the TLS handshake (plaintext: to send a byte).")
+  var handshakeTimeout: Double = 10
+
+  @Option(help: "Seconds a connection may stay without traffic before it is closed (0: never).")
+  var idleTimeout: Double = 300
+
+  @Option(help: "Seconds open connections may go on after SIGINT/SIGTERM before they are closed.")
+  var drainTimeout: Double = 10
+
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel = "info"
+
+  @Option(help: "Log format on stderr: text or json (one object per line).")
+  var logFormat = "text"
 
   func validate() throws {
     if let port, !(0...65535).contains(port) {
@@ -54,63 +73,126 @@ struct EchoServerCommand: ParsableCommand {
     if let threads, !(1...1024).contains(threads) {
       throw ValidationError("--threads must be between 1 and 1024, not \(threads)")
     }
+    if let maxConnections, maxConnections < 1 {
+      throw ValidationError("--max-connections must be at least 1, not \(maxConnections)")
+    }
+    for (name, value) in [
+      ("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout),
+      ("--drain-timeout", drainTimeout),
+    ] where !(value >= 0 && value <= 86_400) {
+      throw ValidationError("\(name) must be between 0 and 86400 seconds, not \(value)")
+    }
+    if handshakeTimeout == 0 {
+      throw ValidationError("--handshake-timeout must be more than 0")
+    }
     if Logger.Level(rawValue: logLevel) == nil {
-      throw ValidationError(
-        "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not '\(logLevel)'"
-      )
+      let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+      throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
+    }
+    if ServerLogHandler.Format(rawValue: logFormat) == nil {
+      throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
     }
   }
 
   func run() throws {
     let level = Logger.Level(rawValue: logLevel) ?? .info
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    let format = ServerLogHandler.Format(rawValue: logFormat) ?? .text
+    LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level) }
     let logger = Logger(label: "echo-server")
-    let signals = SignalSet.serverSignals
-    // Before any thread starts, so that every loop thread inherits the mask and signals reach
-    // only the waiting main thread; writes to a vanished peer must fail with EPIPE, not kill us.
-    signals.block()
+    // Before any thread starts, so that every loop thread inherits the signal mask; writes to
+    // a vanished peer must fail with EPIPE, not kill the process.
+    let signals: SignalWatcher
+    do { signals = try SignalWatcher() } catch { throw fail(error.description, code: 71) }
     signal(SIGPIPE, SIG_IGN)
 
-    let mode: ServerConfiguration.Mode
-    if plaintext {
-      mode = .plaintext
-    } else {
-      do {
-        mode = .tls(
-          try TLSContext(.server(certificateChainFile: cert, privateKeyFile: key), role: .server))
-      } catch {
-        throw fail(
-          error.description + hint(error), code: error.reason.contains("No such file") ? 66 : 65)
-      }
-    }
+    let mode: ServerConfiguration.Mode = plaintext ? .plaintext : .tls(try loadTLS())
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    let server = EchoServer(
-      configuration: ServerConfiguration(
-        host: host, port: UInt16(port ?? (plaintext ? 8080 : 4433)), mode: mode,
-        threads: threadCount),
-      logger: logger)
+    let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
+    var limits = ServerConfiguration.Limits(
+      maxConnections: maxConnections ?? max(1, descriptorLimit - 32 - 4 * threadCount))
+    limits.handshakeTimeout = milliseconds(handshakeTimeout)
+    limits.idleTimeout = milliseconds(idleTimeout)
+    limits.drainTimeout = milliseconds(drainTimeout)
+    let configuration = ServerConfiguration(
+      host: host, port: UInt16(port ?? (plaintext ? 8080 : 4433)), mode: mode,
+      threads: threadCount, limits: limits)
+    let server: EchoServer
     let addresses: [SocketAddress]
     do {
+      server = try EchoServer(configuration: configuration, logger: logger)
       addresses = try server.start()
     } catch {
       throw fail(error.description, code: 69)
     }
     let list = addresses.map(\.description).joined(separator: ", ")
+    logger.info(
+      "started",
+      metadata: [
+        "listen": "\(list)", "mode": "\(plaintext ? "plaintext" : "tls")",
+        "threads": .stringConvertible(threadCount),
+        "max_connections": .stringConvertible(limits.maxConnections),
+        "fd_limit": .stringConvertible(descriptorLimit),
+      ])
     // Written straight to the descriptor: scripts and tests wait for this line, so it must not
     // sit in a buffer.
     try? StandardIO.write(
       "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(threadCount) threads)\n",
       to: StandardIO.output)
 
-    let received = signals.wait()
-    logger.info("received \(received), shutting down")
-    server.stop()
+    var draining = false
+    loop: while true {
+      switch signals.wait(orReadable: server.finishedDescriptor) {
+      case .other: break loop
+      case .stop(let name) where !draining:
+        draining = true
+        logger.info(
+          "shutting down: no longer accepting, draining open connections",
+          metadata: ["signal": "\(name)", "drain_timeout_s": "\(drainTimeout)"])
+        server.drain()
+      case .stop(let name):
+        logger.info(
+          "second stop signal: closing every connection now", metadata: ["signal": "\(name)"])
+        server.stop()
+      case .reload: reload(server, logger)
+      case .report: logger.info("statistics", metadata: Self.metadata(server.statistics()))
+      }
+    }
     server.wait()
+    logger.info("stopped", metadata: Self.metadata(server.statistics()))
   }
+
+  private func loadTLS() throws -> TLSContext {
+    do {
+      return try TLSContext(.server(certificateChainFile: cert, privateKeyFile: key), role: .server)
+    } catch {
+      throw fail(
+        error.description + hint(error), code: error.reason.contains("No such file") ? 66 : 65)
+    }
+  }
+
+  /// SIGHUP: new handshakes get the files as they are now; a bad file keeps the old ones.
+  private func reload(_ server: EchoServer, _ logger: Logger) {
+    guard !plaintext else {
+      logger.notice("SIGHUP ignored: plaintext mode has no certificate to reload")
+      return
+    }
+    do {
+      let context = try TLSContext(
+        .server(certificateChainFile: cert, privateKeyFile: key), role: .server)
+      server.replaceTLS(context)
+      logger.info("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
+    } catch {
+      logger.error(
+        "certificate reload failed; still serving the previous certificate",
+        metadata: ["error": "\(error)"])
+    }
+  }
+
+  private static func metadata(_ statistics: ServerStatistics) -> Logger.Metadata {
+    statistics.fields.mapValues { .stringConvertible($0) }
+  }
+
+  private func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
   private func hint(_ error: TLSError) -> String {
     let usingDefaults = cert == "certs/server.crt" && key == "certs/server.key"

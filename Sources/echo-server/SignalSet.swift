@@ -1,32 +1,64 @@
 import CLinux
+import Sockets
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// Signals the server handles synchronously on its main thread (with `sigwait`), so no code
-/// runs in signal context.
-struct SignalSet {
-  private var set = sigset_t()
-
-  static var serverSignals: SignalSet {
-    var signals = SignalSet()
-    sigemptyset(&signals.set)
-    for number in [SIGINT, SIGTERM] { sigaddset(&signals.set, number) }
-    return signals
+/// The signals the server acts on, delivered as events on a signalfd that the main thread
+/// polls, so no code ever runs in signal context.
+final class SignalWatcher {
+  enum Received {
+    /// SIGINT or SIGTERM: stop (drain first, close at once on a second one).
+    case stop(String)
+    /// SIGHUP: reload the certificate and key.
+    case reload
+    /// SIGUSR1: log the counters.
+    case report
+    /// What the caller also waited for became ready.
+    case other
   }
 
-  /// Blocks the signals in this thread and in every thread started after.
-  func block() {
-    var set = self.set
+  private let descriptor: Int32
+
+  /// Blocks the signals in this thread, and so in every thread started after, and opens the
+  /// signalfd. Call before starting any thread.
+  init() throws(SocketError) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for number in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&set, number) }
     pthread_sigmask(SIG_BLOCK, &set, nil)
+    descriptor = try Self.open(set)
   }
 
-  /// Waits for one of the signals and returns its name.
-  func wait() -> String {
-    var set = self.set
-    var number: Int32 = 0
-    while sigwait(&set, &number) != 0 {}
-    return number == SIGINT ? "SIGINT" : number == SIGTERM ? "SIGTERM" : "signal \(number)"
+  private static func open(_ set: sigset_t) throws(SocketError) -> Int32 {
+    var set = set
+    let fd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
+    if fd < 0 { throw SocketError("signalfd", errno: errno) }
+    return fd
+  }
+
+  deinit { close(descriptor) }
+
+  /// Waits for a signal, or for `other` to become readable.
+  func wait(orReadable other: Int32) -> Received {
+    while true {
+      var events = [
+        pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: other, events: Int16(POLLIN), revents: 0),
+      ]
+      if poll(&events, 2, -1) < 0 { continue }
+      if events[1].revents != 0 { return .other }
+      var info = signalfd_siginfo()
+      let count = read(descriptor, &info, MemoryLayout<signalfd_siginfo>.size)
+      guard count == MemoryLayout<signalfd_siginfo>.size else { continue }
+      switch Int32(info.ssi_signo) {
+      case SIGINT: return .stop("SIGINT")
+      case SIGTERM: return .stop("SIGTERM")
+      case SIGHUP: return .reload
+      case SIGUSR1: return .report
+      default: continue
+      }
+    }
   }
 }

@@ -1,0 +1,30 @@
+/// Why a connection ended: the `reason` field of its log line and a counter of its own.
+public enum CloseReason: Int, CaseIterable, Sendable {
+  /// The client closed cleanly (FIN in plaintext, close_notify over TLS).
+  case clientClosed
+  /// The client closed the TCP connection without close_notify.
+  case uncleanClose
+  /// The connection was reset (RST, broken pipe) or failed underneath.
+  case reset
+  case handshakeFailed
+  case handshakeTimeout
+  case idleTimeout
+  case refusedAtLimit
+  case shutdown
+  /// Anything else (a TLS protocol error after the handshake, an epoll failure).
+  case error
+
+  public var name: String {
+    switch self {
+    case .clientClosed: "client_closed"
+    case .uncleanClose: "client_closed_unclean"
+    case .reset: "reset"
+    case .handshakeFailed: "handshake_failed"
+    case .handshakeTimeout: "handshake_timeout"
+    case .idleTimeout: "idle_timeout"
+    case .refusedAtLimit: "refused_at_limit"
+    case .shutdown: "shutdown"
+    case .error: "error"
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import Synchronization
+
+/// A counter that one thread writes and any thread reads. With a single writer, a plain load
+/// and store is exact, and costs no locked read-modify-write instruction on the data path.
+final class Counter: Sendable {
+  private let value = Atomic<Int>(0)
+
+  /// For the owning loop's thread only.
+  func add(_ amount: Int) {
+    value.store(value.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+  }
+
+  var current: Int { value.load(ordering: .relaxed) }
+}
+
+/// One loop's counters, summed with the other loops' on demand.
+final class LoopStatistics: Sendable {
+  let accepted = Counter()
+  let refused = Counter()
+  let active = Counter()
+  let handshakesOK = Counter()
+  let handshakesFailed = Counter()
+  let bytesIn = Counter()
+  let bytesOut = Counter()
+  private let closes = CloseReason.allCases.map { _ in Counter() }
+
+  func closed(_ reason: CloseReason) { closes[reason.rawValue].add(1) }
+
+  func snapshot() -> ServerStatistics {
+    ServerStatistics(
+      accepted: accepted.current, refused: refused.current, active: active.current,
+      handshakesOK: handshakesOK.current, handshakesFailed: handshakesFailed.current,
+      bytesIn: bytesIn.current, bytesOut: bytesOut.current,
+      closes: closes.map(\.current))
+  }
+}
+
+/// The server's counters, summed over its loops when asked for.
+public struct ServerStatistics: Sendable, Equatable {
+  public var accepted = 0
+  public var refused = 0
+  public var active = 0
+  public var handshakesOK = 0
+  public var handshakesFailed = 0
+  public var bytesIn = 0
+  public var bytesOut = 0
+  /// Closed connections by `CloseReason.rawValue`.
+  public var closes = Array(repeating: 0, count: CloseReason.allCases.count)
+
+  public static func + (lhs: Self, rhs: Self) -> Self {
+    var sum = lhs
+    sum.accepted += rhs.accepted
+    sum.refused += rhs.refused
+    sum.active += rhs.active
+    sum.handshakesOK += rhs.handshakesOK
+    sum.handshakesFailed += rhs.handshakesFailed
+    sum.bytesIn += rhs.bytesIn
+    sum.bytesOut += rhs.bytesOut
+    for index in sum.closes.indices { sum.closes[index] += rhs.closes[index] }
+    return sum
+  }
+
+  public func closes(_ reason: CloseReason) -> Int { closes[reason.rawValue] }
+
+  /// The counters as log metadata: one summary line.
+  public var fields: [String: Int] {
+    var fields = [
+      "accepted": accepted, "refused": refused, "active": active,
+      "handshakes_ok": handshakesOK, "handshakes_failed": handshakesFailed,
+      "bytes_in": bytesIn, "bytes_out": bytesOut,
+    ]
+    for reason in CloseReason.allCases { fields["closed_\(reason.name)"] = closes(reason) }
+    return fields
+  }
+}
