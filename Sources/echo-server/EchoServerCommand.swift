@@ -1,6 +1,6 @@
 import ArgumentParser
-import CommandLineSupport
 import CLinux
+import CommandLineSupport
 import EchoServer
 import Logging
 import Sockets
