@@ -40,7 +40,7 @@ run-plain: release
 	.build/release/echo-server --plaintext --host localhost --port 8080 $(ARGS)
 
 # The tests drive the built executables, so build everything before running them.
-test: certs
+test: certs lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -113,6 +113,10 @@ public final class TLSContext: @unchecked Sendable {
       let reason = String(cString: strerror(errno))
       throw TLSError(.configuration, "cannot load \(what) '\(path)'", reason: reason)
     }
+    var status = stat()
+    if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
+      throw TLSError(.configuration, "cannot load \(what) '\(path)'", reason: "Is a directory")
+    }
   }
 }
 

@@ -1,0 +1,214 @@
+import Foundation
+import Sockets
+import TLS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// How long one blocking read or write on a test connection may take before the test fails:
+/// long enough for a loaded machine, short enough that a server that stopped answering fails
+/// the test well within its time limit.
+let ioTimeoutSeconds = 15
+
+/// Connects a blocking TCP socket to `host:port` whose reads and writes give up after
+/// `ioTimeoutSeconds` (SO_RCVTIMEO/SO_SNDTIMEO), so a silent server cannot hang a test.
+func connectTCP(host: String = "127.0.0.1", port: UInt16) throws -> Socket {
+  guard let address = SocketAddress(numericHost: host, port: port) else {
+    throw TestFailure("not a numeric address: \(host)")
+  }
+  let socket = try Socket.connect(to: [address])
+  var timeout = timeval(tv_sec: ioTimeoutSeconds, tv_usec: 0)
+  for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+    let result = setsockopt(
+      socket.descriptor, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    if result != 0 { throw SocketError("setsockopt(timeout)", errno: errno) }
+  }
+  return socket
+}
+
+/// How a connection ended, seen from the client.
+enum ConnectionEnd: Equatable {
+  /// An orderly close (FIN).
+  case eof
+  /// An abrupt one (RST).
+  case reset
+}
+
+extension Socket {
+  func send(_ data: Data) throws {
+    try data.withUnsafeBytes { try writeAll($0) }
+  }
+
+  /// Reads exactly `count` bytes; fails if the peer closes first or stays silent too long.
+  func receive(exactly count: Int) throws -> Data {
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while received.count < count {
+      let wanted = min(buffer.count, count - received.count)
+      let result = try buffer.withUnsafeMutableBytes {
+        try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted]))
+      }
+      switch result {
+      case .processed(0):
+        throw TestFailure("connection closed after \(received.count) of \(count) bytes")
+      case .processed(let n):
+        received.append(contentsOf: buffer[0..<n])
+      case .wouldBlock:
+        throw TestFailure(
+          "no data for \(ioTimeoutSeconds) s after \(received.count) of \(count) bytes")
+      }
+    }
+    return received
+  }
+
+  /// Reads until the peer closes, returning what came and how the connection ended.
+  func receiveUntilClosed() throws -> (data: Data, end: ConnectionEnd) {
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+      let result: IOResult<Int>
+      do {
+        result = try buffer.withUnsafeMutableBytes { try read(into: $0) }
+      } catch let error as SocketError where error.isConnectionReset {
+        return (received, .reset)
+      }
+      switch result {
+      case .processed(0): return (received, .eof)
+      case .processed(let n): received.append(contentsOf: buffer[0..<n])
+      case .wouldBlock:
+        throw TestFailure("the connection stayed open for \(ioTimeoutSeconds) s without closing")
+      }
+    }
+  }
+}
+
+/// A blocking TLS client connection made with the project's own TLS library.
+final class TLSClient {
+  let stream: TLSStream
+
+  /// A client context that trusts only the development CA and verifies the server.
+  static func developmentContext() throws -> TLSContext {
+    try Locations.requireDevelopmentCertificates()
+    return try TLSContext(
+      .client(trustedCAFile: Locations.caCertificate.path, verifyPeer: true), role: .client)
+  }
+
+  /// Connects and completes the handshake, checking the certificate against `serverName`.
+  init(
+    host: String = "127.0.0.1", port: UInt16, context: TLSContext,
+    serverName: String? = "localhost"
+  ) throws {
+    ignoreBrokenPipes()
+    stream = try TLSStream(
+      socket: try connectTCP(host: host, port: port), context: context, serverName: serverName)
+    try handshake()
+  }
+
+  private func handshake() throws {
+    switch try stream.handshake() {
+    case .done: return
+    case .wantRead, .wantWrite:
+      throw TestFailure("TLS handshake: no answer for \(ioTimeoutSeconds) s")
+    case .closed: throw TestFailure("TLS handshake: the server closed the connection")
+    }
+  }
+
+  func send(_ data: Data) throws {
+    try data.withUnsafeBytes { try stream.writeAll($0) }
+  }
+
+  func receive(exactly count: Int) throws -> Data {
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while received.count < count {
+      let wanted = min(buffer.count, count - received.count)
+      let result = try buffer.withUnsafeMutableBytes {
+        try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<wanted]))
+          as TLSResult<Int>
+      }
+      switch result {
+      case .done(let n): received.append(contentsOf: buffer[0..<n])
+      case .closed:
+        throw TestFailure("close_notify after \(received.count) of \(count) bytes")
+      case .wantRead, .wantWrite:
+        throw TestFailure(
+          "no data for \(ioTimeoutSeconds) s after \(received.count) of \(count) bytes")
+      }
+    }
+    return received
+  }
+
+  /// Sends close_notify and reads on: true when the server answered with its own close_notify
+  /// (the orderly TLS close the server promises), false when it just dropped the connection.
+  /// Bytes arriving instead of close_notify are an error.
+  func closeGracefully() throws -> Bool {
+    defer { stream.socket.close() }
+    switch try stream.shutdown() {
+    case .done(true): return true
+    case .done(false): break
+    case .wantRead, .wantWrite, .closed:
+      throw TestFailure("TLS shutdown did not complete")
+    }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    do {
+      switch try buffer.withUnsafeMutableBytes({ try stream.read(into: $0) as TLSResult<Int> }) {
+      case .closed: return true
+      case .done(let n): throw TestFailure("\(n) unexpected bytes after our close_notify")
+      case .wantRead, .wantWrite:
+        throw TestFailure("no close_notify or close within \(ioTimeoutSeconds) s")
+      }
+    } catch let error as TLSError where error.kind == .uncleanEOF || error.kind == .io {
+      return false
+    }
+  }
+}
+
+/// What one TLS client saw: the server's certificate, the echo, and how the server closed.
+struct TLSExchange: Sendable {
+  var verification: String
+  var peerSubject: String?
+  var reply: Data
+  /// The server answered our close_notify with its own.
+  var answeredCloseNotify: Bool
+}
+
+/// Connects, verifies the server as `localhost`, sends `payload`, reads as many bytes back and
+/// closes with close_notify.
+func exchangeOverTLS(
+  host: String = "127.0.0.1", port: UInt16, context: TLSContext, payload: Data
+) throws -> TLSExchange {
+  let client = try TLSClient(host: host, port: port, context: context)
+  try client.send(payload)
+  let reply = try client.receive(exactly: payload.count)
+  return TLSExchange(
+    verification: client.stream.verificationResult,
+    peerSubject: client.stream.peerCertificateSubject, reply: reply,
+    answeredCloseNotify: try client.closeGracefully())
+}
+
+/// One echo connection in either mode, so a test can treat TLS and plaintext alike.
+protocol EchoConnection {
+  func send(_ data: Data) throws
+  func receive(exactly count: Int) throws -> Data
+  func close() throws
+}
+
+// `Socket.close()` already fits: it cannot fail.
+extension Socket: EchoConnection {}
+
+extension TLSClient: EchoConnection {
+  func close() throws { _ = try closeGracefully() }
+}
+
+/// Connects (and, for TLS, completes the handshake) in `mode`.
+func connectEcho(
+  _ mode: EchoMode, host: String = "127.0.0.1", port: UInt16, context: TLSContext?
+) throws -> any EchoConnection {
+  switch mode {
+  case .plaintext: return try connectTCP(host: host, port: port)
+  case .tls:
+    guard let context else { throw TestFailure("a TLS connection needs a context") }
+    return try TLSClient(host: host, port: port, context: context)
+  }
+}
