@@ -48,6 +48,10 @@ final class Connection {
 
   var hasPending: Bool { pendingOffset < pending.count }
 
+  /// Whether the client has begun: TLS handshake done, or (plaintext, which has no handshake)
+  /// a first byte received.
+  var hasStarted: Bool { isTLS ? phase != .handshaking : bytesIn > 0 }
+
   /// Keeps the part of `bytes` the socket did not take, to write when it becomes writable.
   func keepPending(_ bytes: UnsafeRawBufferPointer) {
     pending.removeAll(keepingCapacity: false)

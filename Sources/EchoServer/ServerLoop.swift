@@ -96,6 +96,11 @@ final class ServerLoop {
       drainDeadline = now + limits.drainTimeout
       for listener in listeners { epoll.remove(listener) }
       listeners = []
+      // A connection that has not started (no handshake yet, or no byte in plaintext) has no
+      // echo to finish, so it need not hold the shutdown up.
+      for case let connection? in connections where !connection.hasStarted {
+        close(connection, because: .shutdown)
+      }
     }
     if openCount == 0 { return true }
     if let drainDeadline, now >= drainDeadline {

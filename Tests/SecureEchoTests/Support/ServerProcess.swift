@@ -38,7 +38,10 @@ final class ServerProcess {
     _ mode: EchoMode = .tls, host: String = "127.0.0.1", threads: Int = 2,
     certificate: URL? = nil, key: URL? = nil
   ) async throws -> ServerProcess {
-    var arguments = ["--host", host, "--port", "0", "--threads", String(threads)]
+    // A short drain keeps `stop()` quick when a test leaves clients connected.
+    var arguments = [
+      "--host", host, "--port", "0", "--threads", String(threads), "--drain-timeout", "1",
+    ]
     switch mode {
     case .plaintext:
       arguments.append("--plaintext")
