@@ -22,7 +22,7 @@ endif
 DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
-.PHONY: all build release run run-plain test certs clean-certs clean format lint
+.PHONY: all build release run run-plain test test-sanitize certs clean-certs clean format lint
 .DELETE_ON_ERROR:
 
 all: build
@@ -43,6 +43,27 @@ run-plain: release
 test: certs lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The suite again under Thread Sanitizer, then Address Sanitizer (with LeakSanitizer), each in
+# its own build folder. The tests run the sanitized executables (found beside the test binary);
+# every report, from the test process or a server it started, goes to a file under
+# $(SANITIZER_LOGS), and any report fails the target.
+SANITIZER_LOGS := $(CURDIR)/.build-sanitizer-logs
+SANITIZERS ?= thread address
+test-sanitize: certs
+	rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS)
+	set -e; for sanitizer in $(SANITIZERS); do \
+	  echo "== tests under the $$sanitizer sanitizer"; \
+	  $(SWIFT) build --build-tests --sanitize=$$sanitizer --scratch-path .build-$$sanitizer; \
+	  TSAN_OPTIONS="log_path=$(SANITIZER_LOGS)/tsan suppressions=$(CURDIR)/.tsan-suppressions" \
+	  ASAN_OPTIONS="log_path=$(SANITIZER_LOGS)/asan detect_leaks=1" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/.lsan-suppressions" \
+	  $(SWIFT) test --skip-build --sanitize=$$sanitizer --scratch-path .build-$$sanitizer; \
+	done
+	@if [ -n "$$(ls -A $(SANITIZER_LOGS))" ]; then \
+	  echo "sanitizer reports:"; cat $(SANITIZER_LOGS)/*; exit 1; \
+	fi
+	@echo "sanitizers: no reports"
 
 certs: $(DEV_CERTS)
 
@@ -70,7 +91,7 @@ clean-certs:
 	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-thread .build-address .build-sanitizer-logs
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
