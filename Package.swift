@@ -24,7 +24,9 @@ let package = Package(
     .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
     .target(
       name: "CommandLineSupport",
-      dependencies: ["Sockets", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+      dependencies: [
+        "Sockets", "TLS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
     ),
     .target(
       name: "EchoServer",

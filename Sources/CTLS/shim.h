@@ -7,6 +7,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
 
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3
 #error "SecureEcho needs OpenSSL 3 or newer with its headers (Debian: apt-get install libssl-dev)"
@@ -47,6 +50,62 @@ static inline uint64_t ctls_OP_CIPHER_SERVER_PREFERENCE(void) {
 
 static inline unsigned long ctls_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
 
+static inline uint64_t ctls_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+
 static inline void ctls_free(void *pointer) { OPENSSL_free(pointer); }
+
+static inline int ctls_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+  return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+
+static inline int ctls_set1_groups_list(SSL *ssl, const char *list) {
+  return (int)SSL_set1_groups_list(ssl, list);
+}
+
+static inline int ctls_get_negotiated_group(SSL *ssl) {
+  return (int)SSL_get_negotiated_group(ssl);
+}
+
+typedef int (*ctls_servername_cb)(SSL *ssl, int *alert, void *arg);
+
+static inline void ctls_CTX_set_servername_callback(SSL_CTX *ctx, ctls_servername_cb cb, void *arg) {
+  SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+  SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+
+static inline int ctls_CTX_get_ex_new_index(void) {
+  return SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static inline int ctls_CTX_set_stapled_ocsp_callback(SSL_CTX *ctx, int (*cb)(SSL *, void *), void *arg) {
+  return (int)(SSL_CTX_set_tlsext_status_cb(ctx, cb) && SSL_CTX_set_tlsext_status_arg(ctx, arg));
+}
+
+/// Hands OpenSSL a copy of `response` to staple; OpenSSL frees it.
+static inline int ctls_set_ocsp_response(SSL *ssl, const unsigned char *response, long length) {
+  unsigned char *copy = OPENSSL_malloc(length);
+  if (copy == NULL) return 0;
+  memcpy(copy, response, length);
+  if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, length) != 1) {
+    OPENSSL_free(copy);
+    return 0;
+  }
+  return 1;
+}
+
+/// Sets up the cipher and MAC for one session ticket (RFC 5077 layout, as OpenSSL's own
+/// default): AES-256-CBC and HMAC-SHA256. Kept in C because it takes an OSSL_PARAM array.
+static inline int ctls_ticket_crypto_init(EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac,
+                                          const unsigned char *aes_key,
+                                          const unsigned char *hmac_key, unsigned char *iv,
+                                          int encrypt) {
+  OSSL_PARAM params[2];
+  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+  params[1] = OSSL_PARAM_construct_end();
+  if (encrypt && RAND_bytes(iv, 16) != 1) return 0;
+  if (EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, aes_key, iv, encrypt) != 1) return 0;
+  if (EVP_MAC_init(mac, hmac_key, 32, params) != 1) return 0;
+  return 1;
+}
 
 #endif

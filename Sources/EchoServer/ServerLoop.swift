@@ -259,6 +259,9 @@ final class ServerLoop {
     connection.phase = .echoing
     connection.lastActivity = now
     statistics.handshakesOK.add(1)
+    if let tls = connection.stream as? TLSStream, tls.isResumed {
+      statistics.handshakesResumed.add(1)
+    }
     startIdleTimer(connection)
   }
 
@@ -422,9 +425,15 @@ final class ServerLoop {
       "reason": "\(reason.name)",
     ]
     if let detail { metadata["detail"] = "\(detail)" }
-    if let tls = connection.stream as? TLSStream, connection.phase != .handshaking {
-      metadata["tls_version"] = "\(tls.protocolVersion)"
-      metadata["cipher"] = "\(tls.cipher)"
+    if let tls = connection.stream as? TLSStream {
+      if let name = tls.requestedServerName { metadata["server_name"] = "\(name)" }
+      if connection.phase != .handshaking {
+        metadata["tls_version"] = "\(tls.protocolVersion)"
+        metadata["cipher"] = "\(tls.cipher)"
+        metadata["resumed"] = "\(tls.isResumed)"
+        if let alpn = tls.alpnProtocol { metadata["alpn"] = "\(alpn)" }
+        if let subject = tls.peerCertificateSubject { metadata["client_subject"] = "\(subject)" }
+      }
     }
     logger.info("connection closed", metadata: metadata)
   }

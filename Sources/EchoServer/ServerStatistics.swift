@@ -20,6 +20,7 @@ final class LoopStatistics: Sendable {
   let active = Counter()
   let handshakesOK = Counter()
   let handshakesFailed = Counter()
+  let handshakesResumed = Counter()
   let bytesIn = Counter()
   let bytesOut = Counter()
   private let closes = CloseReason.allCases.map { _ in Counter() }
@@ -30,6 +31,7 @@ final class LoopStatistics: Sendable {
     ServerStatistics(
       accepted: accepted.current, refused: refused.current, active: active.current,
       handshakesOK: handshakesOK.current, handshakesFailed: handshakesFailed.current,
+      handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
       closes: closes.map(\.current))
   }
@@ -42,6 +44,8 @@ public struct ServerStatistics: Sendable, Equatable {
   public var active = 0
   public var handshakesOK = 0
   public var handshakesFailed = 0
+  /// Of `handshakesOK`, those that resumed a session instead of a full handshake.
+  public var handshakesResumed = 0
   public var bytesIn = 0
   public var bytesOut = 0
   /// Closed connections by `CloseReason.rawValue`.
@@ -54,6 +58,7 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.active += rhs.active
     sum.handshakesOK += rhs.handshakesOK
     sum.handshakesFailed += rhs.handshakesFailed
+    sum.handshakesResumed += rhs.handshakesResumed
     sum.bytesIn += rhs.bytesIn
     sum.bytesOut += rhs.bytesOut
     for index in sum.closes.indices { sum.closes[index] += rhs.closes[index] }
@@ -67,6 +72,7 @@ public struct ServerStatistics: Sendable, Equatable {
     var fields = [
       "accepted": accepted, "refused": refused, "active": active,
       "handshakes_ok": handshakesOK, "handshakes_failed": handshakesFailed,
+      "handshakes_resumed": handshakesResumed,
       "bytes_in": bytesIn, "bytes_out": bytesOut,
     ]
     for reason in CloseReason.allCases { fields["closed_\(reason.name)"] = closes(reason) }

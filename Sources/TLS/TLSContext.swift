@@ -4,11 +4,12 @@ import CTLS
   import Glibc
 #endif
 
-/// One `SSL_CTX`: certificates, trust and protocol settings shared by every connection.
+/// One `SSL_CTX`: certificates, trust and protocol settings shared by every connection, and
+/// for a server, one more per SNI name.
 ///
-/// `@unchecked Sendable`: once built, the context is only read (OpenSSL locks its own reference
-/// counts and session cache), so any loop thread may create connections from it. A reload
-/// builds a new context instead of changing this one.
+/// `@unchecked Sendable`: once built, a context is only read (OpenSSL locks its own reference
+/// counts), so any loop thread may create connections from it; the state the C callbacks use
+/// is `Sendable` on its own. A reload builds a new context instead of changing this one.
 public final class TLSContext: @unchecked Sendable {
   public enum Role: Sendable {
     case server, client
@@ -17,9 +18,32 @@ public final class TLSContext: @unchecked Sendable {
   public let role: Role
   public let configuration: TLSConfiguration
   let context: OpaquePointer
+  /// Server: the contexts chosen by SNI, by lowercase name. Owned here, so they live as long
+  /// as the main context whose callback hands them out.
+  private let named: [String: TLSContext]
+  /// What the C callbacks of every context of this server (or client) need; each `SSL_CTX`
+  /// points at it through ex_data, and each `TLSContext` keeps it alive.
+  let callbacks: CallbackState
 
   /// Builds and checks a context. Every failure names the file or setting and OpenSSL's reason.
-  public init(_ configuration: TLSConfiguration, role: Role) throws(TLSError) {
+  public convenience init(_ configuration: TLSConfiguration, role: Role) throws(TLSError) {
+    let callbacks = try CallbackState(configuration, role: role)
+    var named: [String: TLSContext] = [:]
+    for identity in configuration.namedIdentities {
+      named[identity.serverName.lowercased()] = try TLSContext(
+        configuration, role: role,
+        identity: (identity.certificateChainFile, identity.privateKeyFile),
+        callbacks: callbacks, named: [:])
+    }
+    let identity = configuration.certificateChainFile.map { ($0, configuration.privateKeyFile) }
+    try self.init(
+      configuration, role: role, identity: identity, callbacks: callbacks, named: named)
+  }
+
+  private init(
+    _ configuration: TLSConfiguration, role: Role, identity: (String, String?)?,
+    callbacks: CallbackState, named: [String: TLSContext]
+  ) throws(TLSError) {
     OpenSSLErrorQueue.clear()
     let method = role == .server ? TLS_server_method() : TLS_client_method()
     guard let context = SSL_CTX_new(method) else {
@@ -28,25 +52,55 @@ public final class TLSContext: @unchecked Sendable {
     self.role = role
     self.configuration = configuration
     self.context = context
-    // From here on `deinit` frees the context if a check below throws.
+    self.named = named
+    self.callbacks = callbacks
+    // From here on `deinit` frees the context if a step below throws.
     try configureProtocol()
-    try loadIdentity()
+    try configureCiphers()
+    if let identity { try loadIdentity(chain: identity.0, key: identity.1) }
+    if role == .server && identity == nil {
+      throw TLSError(.configuration, "configure server", reason: "a certificate is required")
+    }
     try loadTrust()
+    try callbacks.install(on: context, role: role)
+    if role == .server && !named.isEmpty {
+      ctls_CTX_set_servername_callback(
+        context, TLSContext.selectByServerName, Unmanaged.passUnretained(self).toOpaque())
+    }
   }
 
   deinit { SSL_CTX_free(context) }
 
+  /// The context for `serverName`, if SNI asked for one this server has.
+  func namedContext(_ serverName: String) -> TLSContext? { named[serverName.lowercased()] }
+
+  /// OpenSSL's SNI callback: switches the connection to the named identity, if any.
+  private static let selectByServerName: ctls_servername_cb = { ssl, _, argument in
+    guard let ssl, let argument,
+      let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name))
+    else { return SSL_TLSEXT_ERR_OK }
+    let main = Unmanaged<TLSContext>.fromOpaque(argument).takeUnretainedValue()
+    if let chosen = main.namedContext(String(cString: name)) {
+      _ = SSL_set_SSL_CTX(ssl, chosen.context)
+    }
+    return SSL_TLSEXT_ERR_OK
+  }
+
   private func configureProtocol() throws(TLSError) {
-    let versions = (configuration.minimumVersion, configuration.maximumVersion)
-    guard ctls_CTX_set_min_proto_version(context, versions.0.openSSLValue) == 1,
-      ctls_CTX_set_max_proto_version(context, versions.1.openSSLValue) == 1
+    let versions = configuration.versionRange
+    guard ctls_CTX_set_min_proto_version(context, versions.minimum.openSSLValue) == 1,
+      ctls_CTX_set_max_proto_version(context, versions.maximum.openSSLValue) == 1
     else {
       throw TLSError.fromQueue(
-        .configuration, "set TLS versions \(versions.0.rawValue)-\(versions.1.rawValue)",
+        .configuration,
+        "set TLS versions \(versions.minimum.rawValue)-\(versions.maximum.rawValue)",
         fallback: "unsupported version")
     }
     var options = ctls_OP_NO_COMPRESSION() | ctls_OP_NO_RENEGOTIATION()
-    if role == .server { options |= ctls_OP_CIPHER_SERVER_PREFERENCE() }
+    if role == .server {
+      options |= ctls_OP_CIPHER_SERVER_PREFERENCE()
+      if !configuration.sessionTickets { options |= ctls_OP_NO_TICKET() }
+    }
     SSL_CTX_set_options(context, options)
     // Partial writes let a non-blocking loop write what the socket takes; a moving buffer lets
     // a retried write come from a different address; released buffers keep idle connections
@@ -57,58 +111,96 @@ public final class TLSContext: @unchecked Sendable {
         | Int(SSL_MODE_RELEASE_BUFFERS))
   }
 
-  private func loadIdentity() throws(TLSError) {
-    guard let chain = configuration.certificateChainFile else {
-      if role == .server {
-        throw TLSError(.configuration, "configure server", reason: "a certificate is required")
-      }
-      return
+  private func configureCiphers() throws(TLSError) {
+    let profile = configuration.profile
+    let ciphers = configuration.ciphers ?? profile.tls12Ciphers
+    guard SSL_CTX_set_cipher_list(context, ciphers) == 1 else {
+      throw TLSError.fromQueue(
+        .configuration, "--ciphers '\(ciphers)'", fallback: "no cipher matches")
     }
-    guard let keyFile = configuration.privateKeyFile else {
+    let suites = configuration.ciphersuites ?? profile.tls13Ciphersuites
+    guard SSL_CTX_set_ciphersuites(context, suites) == 1 else {
+      throw TLSError.fromQueue(
+        .configuration, "--ciphersuites '\(suites)'", fallback: "no ciphersuite matches")
+    }
+    let groups = configuration.groups ?? profile.groups
+    guard ctls_CTX_set1_groups_list(context, groups) == 1 else {
+      throw TLSError.fromQueue(.configuration, "--groups '\(groups)'", fallback: "unknown group")
+    }
+  }
+
+  private func loadIdentity(chain: String, key: String?) throws(TLSError) {
+    guard let key else {
       throw TLSError(.configuration, "load certificate '\(chain)'", reason: "no private key given")
     }
     try Self.checkReadable(chain, what: "certificate")
-    try Self.checkReadable(keyFile, what: "private key")
+    try Self.checkReadable(key, what: "private key")
     guard SSL_CTX_use_certificate_chain_file(context, chain) == 1 else {
       throw TLSError.fromQueue(
         .configuration, "cannot load certificate '\(chain)'", fallback: "not a PEM certificate")
     }
-    guard SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM) == 1 else {
+    guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else {
       if OpenSSLErrorQueue.peekReason() == X509_R_KEY_VALUES_MISMATCH {
         throw TLSError.fromQueue(
-          .configuration, "private key '\(keyFile)' does not match certificate '\(chain)'",
+          .configuration, "private key '\(key)' does not match certificate '\(chain)'",
           fallback: "key values mismatch")
       }
       throw TLSError.fromQueue(
-        .configuration, "cannot load private key '\(keyFile)'", fallback: "not a PEM private key")
+        .configuration, "cannot load private key '\(key)'", fallback: "not a PEM private key")
     }
     guard SSL_CTX_check_private_key(context) == 1 else {
       throw TLSError.fromQueue(
-        .configuration, "private key '\(keyFile)' does not match certificate '\(chain)'",
+        .configuration, "private key '\(key)' does not match certificate '\(chain)'",
         fallback: "key values mismatch")
     }
   }
 
   private func loadTrust() throws(TLSError) {
-    if role == .client && configuration.verifyPeer {
+    switch role {
+    case .client:
+      guard configuration.verifyPeer else { return }
       SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
-    }
-    guard configuration.verifyPeer else { return }
-    if let caFile = configuration.trustedCAFile {
-      try Self.checkReadable(caFile, what: "CA file")
-      guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+      if let caFile = configuration.trustedCAFile {
+        try loadCAFile(caFile, what: "CA file")
+      } else if SSL_CTX_set_default_verify_paths(context) != 1 {
         throw TLSError.fromQueue(
-          .configuration, "cannot load CA file '\(caFile)'", fallback: "no certificate in file")
+          .configuration, "cannot load the system's trusted certificates", fallback: "unknown")
       }
-    } else if SSL_CTX_set_default_verify_paths(context) != 1 {
+    case .server:
+      let mode: Int32
+      switch configuration.clientVerification {
+      case .none: return
+      case .optional: mode = SSL_VERIFY_PEER
+      // Without FAIL_IF_NO_PEER_CERT, a client that sends no certificate passes as verified.
+      case .required: mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+      }
+      guard let caFile = configuration.trustedCAFile else {
+        throw TLSError(
+          .configuration, "--verify-client \(configuration.clientVerification.rawValue)",
+          reason: "needs --client-ca")
+      }
+      try loadCAFile(caFile, what: "client CA file")
+      // Tell clients which CAs the server accepts, so they can pick a matching certificate.
+      if let names = SSL_load_client_CA_file(caFile) { SSL_CTX_set_client_CA_list(context, names) }
+      SSL_CTX_set_verify(context, mode, nil)
+      // Resumed sessions carry the client's identity; OpenSSL refuses to resume them without
+      // a session id context.
+      let id = Array("secureecho".utf8)
+      _ = SSL_CTX_set_session_id_context(context, id, UInt32(id.count))
+    }
+  }
+
+  private func loadCAFile(_ caFile: String, what: String) throws(TLSError) {
+    try Self.checkReadable(caFile, what: what)
+    guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
       throw TLSError.fromQueue(
-        .configuration, "cannot load the system's trusted certificates", fallback: "unknown")
+        .configuration, "cannot load \(what) '\(caFile)'", fallback: "no certificate in file")
     }
   }
 
   /// OpenSSL's own message for a missing file is a chain of BIO errors; checking first lets the
   /// user read "No such file or directory" next to the path.
-  private static func checkReadable(_ path: String, what: String) throws(TLSError) {
+  static func checkReadable(_ path: String, what: String) throws(TLSError) {
     if access(path, R_OK) != 0 {
       let reason = String(cString: strerror(errno))
       throw TLSError(.configuration, "cannot load \(what) '\(path)'", reason: reason)

@@ -23,6 +23,8 @@ public enum TLSResult<Value> {
 public final class TLSStream {
   public let socket: Socket
   private let ssl: OpaquePointer
+  /// Kept alive for as long as the `SSL`: OpenSSL's callbacks reach Swift state through it.
+  private let context: TLSContext
   /// The server name the client asked for and checks the certificate against.
   public let serverName: String?
 
@@ -36,6 +38,7 @@ public final class TLSStream {
     }
     self.ssl = ssl
     self.socket = socket
+    self.context = context
     self.serverName = serverName
     guard SSL_set_fd(ssl, socket.descriptor) == 1 else {
       throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
@@ -200,6 +203,77 @@ public final class TLSStream {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
     defer { X509_free(certificate) }
     return Self.render(X509_get_subject_name(certificate))
+  }
+
+  /// The peer certificate's issuer, or nil if it sent none.
+  public var peerCertificateIssuer: String? {
+    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+    defer { X509_free(certificate) }
+    return Self.render(X509_get_issuer_name(certificate))
+  }
+
+  /// The key-exchange group (`X25519`, `secp256r1`), or nil before the handshake.
+  public var negotiatedGroup: String? {
+    let id = ctls_get_negotiated_group(ssl)
+    guard id != 0, let name = SSL_group_to_name(ssl, id) else { return nil }
+    return String(cString: name)
+  }
+
+  /// The ALPN protocol both sides agreed on, or nil.
+  public var alpnProtocol: String? {
+    var data: UnsafePointer<UInt8>?
+    var length: UInt32 = 0
+    SSL_get0_alpn_selected(ssl, &data, &length)
+    guard let data, length > 0 else { return nil }
+    return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+  }
+
+  /// Whether the handshake resumed an earlier session (a ticket) instead of a full handshake.
+  public var isResumed: Bool { SSL_session_reused(ssl) == 1 }
+
+  /// The server name the client asked for by SNI (on either side), or nil.
+  public var requestedServerName: String? {
+    guard let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name)) else { return nil }
+    return String(cString: name)
+  }
+
+  /// Offers a session saved by `saveSession(to:)` for resumption. Call before the handshake.
+  public func offerSession(from path: String) throws(TLSError) {
+    try TLSContext.checkReadable(path, what: "session file")
+    guard let file = BIO_new_file(path, "r") else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot read session file '\(path)'", fallback: "unreadable")
+    }
+    defer { BIO_free(file) }
+    guard let session = PEM_read_bio_SSL_SESSION(file, nil, nil, nil) else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot read session file '\(path)'", fallback: "not a PEM session")
+    }
+    defer { SSL_SESSION_free(session) }
+    guard SSL_set_session(ssl, session) == 1 else {
+      throw TLSError.fromQueue(
+        .configuration, "resume session from '\(path)'", fallback: "unusable")
+    }
+  }
+
+  /// Saves the session (with its ticket) in PEM, as `openssl s_client -sess_out` does. Over
+  /// TLS 1.3 the ticket arrives after the handshake, so call this at the end of the connection.
+  /// Returns false if the server gave no resumable session.
+  @discardableResult
+  public func saveSession(to path: String) throws(TLSError) -> Bool {
+    guard let session = SSL_get1_session(ssl) else { return false }
+    defer { SSL_SESSION_free(session) }
+    guard SSL_SESSION_is_resumable(session) == 1 else { return false }
+    guard let file = BIO_new_file(path, "w") else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot write session file '\(path)'", fallback: "unwritable")
+    }
+    defer { BIO_free(file) }
+    guard PEM_write_bio_SSL_SESSION(file, session) == 1 else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot write session file '\(path)'", fallback: "write failed")
+    }
+    return true
   }
 
   /// Whether the peer's certificate verified (`ok`) or why not.

@@ -51,6 +51,21 @@ struct EchoClientCommand: ParsableCommand {
   @Flag(help: "Interactive mode even when stdin is not a terminal.")
   var interactive = false
 
+  @OptionGroup(title: "TLS")
+  var tls: TLSOptions
+
+  @Option(help: "PEM client certificate to present (mutual TLS; needs --key).")
+  var cert: String?
+
+  @Option(help: "PEM private key of --cert.")
+  var key: String?
+
+  @Option(help: "Resume the session saved in this file (by --sess-out).")
+  var sessIn: String?
+
+  @Option(help: "Save the session (with its ticket) to this file at the end, for --sess-in.")
+  var sessOut: String?
+
   func validate() throws {
     if let port, !(1...65535).contains(port) {
       throw ValidationError("--port must be between 1 and 65535, not \(port)")
@@ -60,6 +75,14 @@ struct EchoClientCommand: ParsableCommand {
     }
     if let servername, servername.isEmpty {
       throw ValidationError("--servername must not be empty")
+    }
+    if (cert == nil) != (key == nil) {
+      throw ValidationError("--cert and --key go together")
+    }
+    let tlsOnly = [cert, sessIn, sessOut, tls.alpn, tls.keylog].contains { $0 != nil }
+    if plaintext && tlsOnly {
+      throw ValidationError(
+        "TLS options (--cert, --sess-in, --sess-out, --alpn, --keylog) do not apply to --plaintext")
     }
   }
 
@@ -74,6 +97,17 @@ struct EchoClientCommand: ParsableCommand {
         try InteractiveSession(stream: stream).run()
       } else {
         try PipeSession(stream: stream).run()
+      }
+      // Over TLS 1.3 the ticket comes after the handshake, so the session is saved last.
+      if let sessOut, let stream = stream as? TLSStream {
+        do {
+          if try !stream.saveSession(to: sessOut) {
+            StandardIO.printError(
+              "echo-client: the server offered no resumable session; '\(sessOut)' not written")
+          }
+        } catch {
+          throw ClientFailure(error.description, exitCode: 73)
+        }
       }
     } catch {
       StandardIO.printError("echo-client: \(error.message)")
@@ -98,9 +132,15 @@ struct EchoClientCommand: ParsableCommand {
     }
     let stream: TLSStream
     do {
-      let context = try TLSContext(
-        .client(trustedCAFile: trustFile, verifyPeer: !insecure), role: .client)
+      var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
+      tls.apply(to: &configuration)
+      configuration.certificateChainFile = cert
+      configuration.privateKeyFile = key
+      // The variable Firefox, Chrome and curl honour, for Wireshark.
+      configuration.keyLogFile = tls.keylog ?? Self.environmentKeyLogFile
+      let context = try TLSContext(configuration, role: .client)
       stream = try TLSStream(socket: socket, context: context, serverName: servername ?? host)
+      if let sessIn { try stream.offerSession(from: sessIn) }
     } catch {
       throw ClientFailure(
         error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
@@ -123,11 +163,23 @@ struct EchoClientCommand: ParsableCommand {
     return access("certs/ca.crt", R_OK) == 0 ? "certs/ca.crt" : nil
   }
 
+  private static var environmentKeyLogFile: String? {
+    guard let value = getenv("SSLKEYLOGFILE"), value.pointee != 0 else { return nil }
+    return String(cString: value)
+  }
+
+  /// `TLSv1.3, TLS_AES_128_GCM_SHA256, group X25519, ALPN echo, new session, server
+  /// certificate CN=localhost issued by CN=Dev CA (verified)`.
   private func summary(of stream: TLSStream) -> String {
     let subject = stream.peerCertificateSubject ?? "none"
-    let verified = insecure ? "not verified: --insecure" : "verified"
-    return
-      "\(stream.protocolVersion), \(stream.cipher), server certificate \(subject) (\(verified))"
+    let issuer = stream.peerCertificateIssuer ?? "none"
+    let verified =
+      insecure ? "not verified: --insecure; verification: \(stream.verificationResult)" : "verified"
+    return [
+      stream.protocolVersion, stream.cipher, "group \(stream.negotiatedGroup ?? "none")",
+      "ALPN \(stream.alpnProtocol ?? "none")", stream.isResumed ? "resumed session" : "new session",
+      "server certificate \(subject) issued by \(issuer) (\(verified))",
+    ].joined(separator: ", ")
   }
 }
 

@@ -41,6 +41,35 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "PEM private key of the certificate.")
   var key = "certs/server.key"
 
+  @OptionGroup(title: "TLS")
+  var tls: TLSOptions
+
+  @Option(help: "PEM file of the CAs that may sign client certificates (for --verify-client).")
+  var clientCa: String?
+
+  @Option(
+    help: """
+      Ask clients for a certificate: none, optional (a client without one is served, one with \
+      a bad one is refused) or required.
+      """)
+  var verifyClient: TLSConfiguration.ClientVerification = .none
+
+  @Option(
+    help: """
+      Another certificate for clients asking for NAME by SNI, as NAME=CERT,KEY (repeatable). \
+      Other names, and clients sending none, get --cert.
+      """)
+  var sni: [String] = []
+
+  @Option(help: "Seconds a session ticket is valid; ticket keys rotate on this schedule.")
+  var ticketLifetime = 7200
+
+  @Flag(help: "Issue no session tickets: every connection does a full handshake.")
+  var noTickets = false
+
+  @Option(help: "DER OCSP response to staple for --cert (from 'openssl ocsp -respout').")
+  var ocspResponse: String?
+
   @Option(help: "Event-loop threads (default: the number of cores).")
   var threads: Int?
 
@@ -85,6 +114,18 @@ struct EchoServerCommand: ParsableCommand {
     if handshakeTimeout == 0 {
       throw ValidationError("--handshake-timeout must be more than 0")
     }
+    _ = try namedIdentities()
+    if verifyClient != .none && clientCa == nil {
+      throw ValidationError("--verify-client \(verifyClient.rawValue) needs --client-ca")
+    }
+    if !(1...604_800).contains(ticketLifetime) {
+      throw ValidationError(
+        "--ticket-lifetime must be between 1 and 604800 seconds, not \(ticketLifetime)")
+    }
+    if plaintext && (clientCa != nil || !sni.isEmpty || tls.alpn != nil || tls.keylog != nil) {
+      throw ValidationError(
+        "TLS options (--client-ca, --sni, --alpn, --keylog) do not apply to --plaintext")
+    }
     if Logger.Level(rawValue: logLevel) == nil {
       let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
       throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
@@ -125,6 +166,11 @@ struct EchoServerCommand: ParsableCommand {
       throw fail(error.description, code: 69)
     }
     let list = addresses.map(\.description).joined(separator: ", ")
+    if let keylog = tls.keylog {
+      logger.warning(
+        "writing TLS session secrets to a key log file: anyone who has it can decrypt the traffic",
+        metadata: ["keylog": "\(keylog)"])
+    }
     logger.info(
       "started",
       metadata: [
@@ -163,10 +209,35 @@ struct EchoServerCommand: ParsableCommand {
 
   private func loadTLS() throws -> TLSContext {
     do {
-      return try TLSContext(.server(certificateChainFile: cert, privateKeyFile: key), role: .server)
-    } catch {
+      return try TLSContext(try tlsConfiguration(), role: .server)
+    } catch let error as TLSError {
       throw fail(
         error.description + hint(error), code: error.reason.contains("No such file") ? 66 : 65)
+    }
+  }
+
+  /// The server's TLS settings from the command line; read again on every reload.
+  private func tlsConfiguration() throws -> TLSConfiguration {
+    var configuration = TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key)
+    tls.apply(to: &configuration)
+    configuration.trustedCAFile = clientCa
+    configuration.clientVerification = verifyClient
+    configuration.namedIdentities = try namedIdentities()
+    configuration.sessionTickets = !noTickets
+    configuration.ticketLifetime = ticketLifetime
+    configuration.ocspResponseFile = ocspResponse
+    return configuration
+  }
+
+  /// `--sni NAME=CERT,KEY` values, parsed.
+  private func namedIdentities() throws -> [TLSConfiguration.NamedIdentity] {
+    try sni.map { value in
+      let parts = value.split(separator: "=", maxSplits: 1).map(String.init)
+      let files = parts.count == 2 ? parts[1].split(separator: ",").map(String.init) : []
+      guard parts.count == 2, !parts[0].isEmpty, files.count == 2 else {
+        throw ValidationError("--sni must be NAME=CERT,KEY, not '\(value)'")
+      }
+      return .init(serverName: parts[0], certificateChainFile: files[0], privateKeyFile: files[1])
     }
   }
 
@@ -177,8 +248,7 @@ struct EchoServerCommand: ParsableCommand {
       return
     }
     do {
-      let context = try TLSContext(
-        .server(certificateChainFile: cert, privateKeyFile: key), role: .server)
+      let context = try TLSContext(try tlsConfiguration(), role: .server)
       server.replaceTLS(context)
       logger.info("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
     } catch {

@@ -1,0 +1,68 @@
+import ArgumentParser
+import TLS
+
+extension TLSConfiguration.Profile: ExpressibleByArgument {}
+extension TLSConfiguration.Version: ExpressibleByArgument {}
+extension TLSConfiguration.ClientVerification: ExpressibleByArgument {}
+
+/// The TLS options both executables take: protocol profile, versions, ciphers, groups, ALPN and
+/// key logging.
+public struct TLSOptions: ParsableArguments {
+  public init() {}
+
+  @Option(
+    help: """
+      Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers) or \\
+      modern (TLS 1.3 only).
+      """)
+  public var tlsProfile: TLSConfiguration.Profile = .intermediate
+
+  @Option(help: "Lowest TLS version, 1.2 or 1.3 (default: the profile's).")
+  public var minTls: TLSConfiguration.Version?
+
+  @Option(help: "Highest TLS version, 1.2 or 1.3 (default: 1.3).")
+  public var maxTls: TLSConfiguration.Version?
+
+  @Option(help: "OpenSSL cipher list for TLS 1.2 (default: the profile's ECDHE AEAD suites).")
+  public var ciphers: String?
+
+  @Option(help: "OpenSSL ciphersuites for TLS 1.3 (default: AES-GCM and ChaCha20-Poly1305).")
+  public var ciphersuites: String?
+
+  @Option(help: "Key-exchange groups, most preferred first (default: X25519:prime256v1:secp384r1).")
+  public var groups: String?
+
+  @Option(help: "ALPN protocols, comma-separated, most preferred first (e.g. echo,http/1.1).")
+  public var alpn: String?
+
+  @Option(help: "Append the TLS secrets to this file in the NSS key log format (for Wireshark).")
+  public var keylog: String?
+
+  public func validate() throws {
+    if let minTls, let maxTls, minTls == .tls13 && maxTls == .tls12 {
+      throw ValidationError("--min-tls 1.3 is above --max-tls 1.2")
+    }
+    if tlsProfile == .modern && maxTls == .tls12 {
+      throw ValidationError("--tls-profile modern is TLS 1.3 only; it cannot have --max-tls 1.2")
+    }
+    for name in alpnProtocols where name.isEmpty || name.utf8.count > 255 {
+      throw ValidationError("--alpn names must have 1 to 255 bytes: '\(alpn ?? "")'")
+    }
+  }
+
+  public var alpnProtocols: [String] {
+    alpn.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+  }
+
+  /// Writes these options into `configuration`.
+  public func apply(to configuration: inout TLSConfiguration) {
+    configuration.profile = tlsProfile
+    configuration.minimumVersion = minTls
+    configuration.maximumVersion = maxTls
+    configuration.ciphers = ciphers
+    configuration.ciphersuites = ciphersuites
+    configuration.groups = groups
+    configuration.alpn = alpnProtocols
+    configuration.keyLogFile = keylog
+  }
+}

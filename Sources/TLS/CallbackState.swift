@@ -1,0 +1,252 @@
+import CTLS
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What OpenSSL's C callbacks (ALPN, session tickets, key log, OCSP) need. C callbacks cannot
+/// capture, so each `SSL_CTX` carries a pointer to this object in its ex_data; every
+/// `TLSContext` holds a strong reference, so it outlives the contexts that point at it.
+final class CallbackState: Sendable {
+  private static let exDataIndex: Int32 = ctls_CTX_get_ex_new_index()
+
+  /// ALPN protocols in wire format (length-prefixed), in preference order.
+  let alpnWire: [UInt8]
+  let alpnProtocols: [String]
+  let ticketKeys: TicketKeyRing?
+  let keyLog: KeyLogFile?
+  let ocspResponse: [UInt8]?
+
+  init(_ configuration: TLSConfiguration, role: TLSContext.Role) throws(TLSError) {
+    var wire: [UInt8] = []
+    for name in configuration.alpn {
+      let bytes = Array(name.utf8)
+      guard (1...255).contains(bytes.count) else {
+        throw TLSError(
+          .configuration, "--alpn '\(name)'", reason: "a protocol name has 1 to 255 bytes")
+      }
+      wire.append(UInt8(bytes.count))
+      wire += bytes
+    }
+    alpnWire = wire
+    alpnProtocols = configuration.alpn
+    ticketKeys =
+      role == .server && configuration.sessionTickets
+      ? TicketKeyRing(lifetimeSeconds: Int64(configuration.ticketLifetime)) : nil
+    keyLog = try configuration.keyLogFile.map { (path) throws(TLSError) in
+      try KeyLogFile(path: path)
+    }
+    if role == .server, let path = configuration.ocspResponseFile {
+      try TLSContext.checkReadable(path, what: "OCSP response")
+      ocspResponse = try Self.readFile(path)
+    } else {
+      ocspResponse = nil
+    }
+  }
+
+  /// Points `context` at this object and installs the callbacks the configuration needs.
+  func install(on context: OpaquePointer, role: TLSContext.Role) throws(TLSError) {
+    _ = SSL_CTX_set_ex_data(context, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
+    if keyLog != nil { SSL_CTX_set_keylog_callback(context, Self.logKeys) }
+    switch role {
+    case .client:
+      // Unusually, 0 means success here.
+      if !alpnWire.isEmpty
+        && SSL_CTX_set_alpn_protos(context, alpnWire, UInt32(alpnWire.count)) != 0
+      {
+        throw TLSError.fromQueue(.configuration, "--alpn", fallback: "invalid protocol list")
+      }
+    case .server:
+      if !alpnWire.isEmpty { SSL_CTX_set_alpn_select_cb(context, Self.selectProtocol, nil) }
+      if let ticketKeys {
+        _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(context, Self.ticketKey)
+        _ = SSL_CTX_set_timeout(context, Int(ticketKeys.lifetimeSeconds))
+      }
+      // Tickets are stateless; a server-side session cache would only grow with clients.
+      _ = ctls_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+      if ocspResponse != nil {
+        _ = ctls_CTX_set_stapled_ocsp_callback(context, Self.stapleResponse, nil)
+      }
+    }
+  }
+
+  static func of(_ ssl: OpaquePointer?) -> CallbackState? {
+    guard let context = SSL_get_SSL_CTX(ssl), let raw = SSL_CTX_get_ex_data(context, exDataIndex)
+    else { return nil }
+    return Unmanaged<CallbackState>.fromOpaque(raw).takeUnretainedValue()
+  }
+
+  // MARK: The C callbacks
+
+  /// ALPN: the first of the server's protocols that the client also offers. None in common
+  /// fails the handshake with the no_application_protocol alert (RFC 7301).
+  private static let selectProtocol:
+    @convention(c) (
+      OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
+      UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
+    ) -> Int32 = { ssl, out, outLength, offered, offeredLength, _ in
+      guard let state = of(ssl), let offered, let out, let outLength else {
+        return SSL_TLSEXT_ERR_ALERT_FATAL
+      }
+      let client = UnsafeBufferPointer(start: offered, count: Int(offeredLength))
+      var serverIndex = 0
+      while serverIndex < state.alpnWire.count {
+        let length = Int(state.alpnWire[serverIndex])
+        let wanted = state.alpnWire[(serverIndex + 1)...(serverIndex + length)]
+        var clientIndex = 0
+        while clientIndex < client.count {
+          let offeredLengthHere = Int(client[clientIndex])
+          let end = clientIndex + 1 + offeredLengthHere
+          if end <= client.count && offeredLengthHere == length
+            && client[(clientIndex + 1)..<end].elementsEqual(wanted)
+          {
+            out.pointee = offered + clientIndex + 1
+            outLength.pointee = UInt8(length)
+            return SSL_TLSEXT_ERR_OK
+          }
+          clientIndex = end
+        }
+        serverIndex += 1 + length
+      }
+      return SSL_TLSEXT_ERR_ALERT_FATAL
+    }
+
+  /// Session tickets with rotating keys: encrypt with the current key; decrypt with any key
+  /// still in the ring, asking for a fresh ticket when the key is no longer the current one.
+  private static let ticketKey:
+    @convention(c) (
+      OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?,
+      OpaquePointer?, Int32
+    ) -> Int32 = { ssl, name, iv, cipher, mac, encrypt in
+      guard let ring = of(ssl)?.ticketKeys, let name, let iv else { return -1 }
+      if encrypt == 1 {
+        let key = ring.currentKey()
+        key.name.withUnsafeBufferPointer { name.update(from: $0.baseAddress!, count: 16) }
+        return ctls_ticket_crypto_init(cipher, mac, key.aes, key.hmac, iv, 1) == 1 ? 1 : -1
+      }
+      guard let (key, isCurrent) = ring.key(named: UnsafeBufferPointer(start: name, count: 16))
+      else { return 0 }
+      guard ctls_ticket_crypto_init(cipher, mac, key.aes, key.hmac, iv, 0) == 1 else { return -1 }
+      return isCurrent ? 1 : 2
+    }
+
+  private static let logKeys: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = {
+    ssl, line in
+    guard let line, let keyLog = of(ssl)?.keyLog else { return }
+    keyLog.append(String(cString: line))
+  }
+
+  private static let stapleResponse:
+    @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
+      ssl, _ in
+      guard let response = of(ssl)?.ocspResponse else { return SSL_TLSEXT_ERR_NOACK }
+      let ok = response.withUnsafeBufferPointer {
+        ctls_set_ocsp_response(ssl, $0.baseAddress, $0.count)
+      }
+      return ok == 1 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK
+    }
+
+  private static func readFile(_ path: String) throws(TLSError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      throw TLSError(
+        .configuration, "cannot read '\(path)'", reason: String(cString: strerror(errno)))
+    }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw TLSError(
+          .configuration, "cannot read '\(path)'", reason: String(cString: strerror(errno)))
+      }
+      if count == 0 { return bytes }
+      bytes += chunk[..<count]
+    }
+  }
+}
+
+/// Session-ticket keys: the current one encrypts new tickets; the previous one still decrypts,
+/// so that a ticket stays usable for its whole lifetime across one rotation. Rotation happens
+/// lazily, when a ticket is issued after the current key's lifetime: no timer needed.
+final class TicketKeyRing: Sendable {
+  struct Key: Sendable {
+    var name: [UInt8]
+    var aes: [UInt8]
+    var hmac: [UInt8]
+    var created: Int64
+  }
+
+  let lifetimeSeconds: Int64
+  private let keys: Mutex<[Key]>
+
+  init(lifetimeSeconds: Int64) {
+    self.lifetimeSeconds = max(1, lifetimeSeconds)
+    keys = Mutex([Self.newKey()])
+  }
+
+  func currentKey() -> Key {
+    keys.withLock { keys in
+      if Self.now() - keys[0].created >= lifetimeSeconds {
+        keys.insert(Self.newKey(), at: 0)
+        if keys.count > 2 { keys.removeLast() }
+      }
+      return keys[0]
+    }
+  }
+
+  func key(named name: UnsafeBufferPointer<UInt8>) -> (Key, isCurrent: Bool)? {
+    keys.withLock { keys in
+      let now = Self.now()
+      for (index, key) in keys.enumerated() where key.name.elementsEqual(name) {
+        // A key stays valid for two lifetimes: one to issue tickets, one for them to expire.
+        guard now - key.created < 2 * lifetimeSeconds else { return nil }
+        return (key, index == 0 && now - key.created < lifetimeSeconds)
+      }
+      return nil
+    }
+  }
+
+  private static func newKey() -> Key {
+    func random(_ count: Int) -> [UInt8] {
+      var bytes = [UInt8](repeating: 0, count: count)
+      precondition(RAND_bytes(&bytes, Int32(count)) == 1, "the system random generator failed")
+      return bytes
+    }
+    return Key(name: random(16), aes: random(32), hmac: random(32), created: now())
+  }
+
+  private static func now() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec)
+  }
+}
+
+/// A key log file in the NSS format Wireshark reads: one `LABEL client_random secret` line per
+/// secret, appended with one `write` each so lines from different threads never interleave.
+final class KeyLogFile: Sendable {
+  let path: String
+  private let descriptor: Int32
+
+  init(path: String) throws(TLSError) {
+    self.path = path
+    // Mode 0600: these secrets decrypt every recorded session.
+    descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+      throw TLSError(
+        .configuration, "cannot open key log file '\(path)'",
+        reason: String(cString: strerror(errno)))
+    }
+  }
+
+  deinit { close(descriptor) }
+
+  func append(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { bytes in _ = write(descriptor, bytes.baseAddress, bytes.count) }
+  }
+}
