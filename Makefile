@@ -8,7 +8,7 @@ SWIFT ?= swift
 OPENSSL ?= openssl
 CERTS := certs
 KEY ?= ec
-DAYS ?= 825
+DAYS ?= 365
 ARGS ?=
 
 ifeq ($(KEY),rsa)
