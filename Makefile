@@ -55,12 +55,12 @@ test-sanitize: certs
 	set -e; for sanitizer in $(SANITIZERS); do \
 	  echo "== tests under the $$sanitizer sanitizer"; \
 	  $(SWIFT) build --build-tests --sanitize=$$sanitizer --scratch-path .build-$$sanitizer; \
-	  TSAN_OPTIONS="log_path=$(SANITIZER_LOGS)/tsan suppressions=$(CURDIR)/.tsan-suppressions" \
-	  ASAN_OPTIONS="log_path=$(SANITIZER_LOGS)/asan detect_leaks=1" \
-	  LSAN_OPTIONS="suppressions=$(CURDIR)/.lsan-suppressions" \
+	  TSAN_OPTIONS="log_path=$(SANITIZER_LOGS)/tsan:suppressions=$(CURDIR)/.tsan-suppressions" \
+	  ASAN_OPTIONS="log_path=$(SANITIZER_LOGS)/asan:detect_leaks=1" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/.lsan-suppressions:print_suppressions=0" \
 	  $(SWIFT) test --skip-build --sanitize=$$sanitizer --scratch-path .build-$$sanitizer; \
 	done
-	@if [ -n "$$(ls -A $(SANITIZER_LOGS))" ]; then \
+	@if grep -l -E "ERROR: |WARNING: ThreadSanitizer" $(SANITIZER_LOGS)/* 2>/dev/null; then \
 	  echo "sanitizer reports:"; cat $(SANITIZER_LOGS)/*; exit 1; \
 	fi
 	@echo "sanitizers: no reports"

@@ -43,7 +43,8 @@ public struct ServerLogHandler: LogHandler {
     var line = "\(Self.timestamp()) \(event.level) \(event.message)"
     for key in fields.keys.sorted() {
       let value = "\(fields[key]!)"
-      line += value.contains(" ") ? " \(key)=\"\(value)\"" : " \(key)=\(value)"
+      let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" }
+      line += " \(key)=" + (needsQuotes ? Self.quote(value) : value)
     }
     if let error = event.error { line += " error=\"\(error)\"" }
     return line + "\n"

@@ -384,7 +384,9 @@ final class ServerLoop {
     statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)
-    if reason == .handshakeFailed || (reason == .handshakeTimeout && connection.isTLS) {
+    // Every TLS connection ends up in handshakes_ok or handshakes_failed, whatever ended a
+    // handshake that did not finish (an error, a timeout, a reset), except a server shutdown.
+    if connection.isTLS && connection.phase == .handshaking && reason != .shutdown {
       statistics.handshakesFailed.add(1)
     }
     logClose(connection, reason, detail)

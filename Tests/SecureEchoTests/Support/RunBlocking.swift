@@ -15,3 +15,11 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
     thread.start()
   }
 }
+
+/// Carries values that are not `Sendable` (open client connections) out of `runBlocking` and
+/// into a later one. Safe as the tests use it: one thread at a time touches the value, and the
+/// hand-over itself (a continuation resuming, a thread starting) orders the accesses.
+final class Handoff<Value>: @unchecked Sendable {
+  var value: Value
+  init(_ value: Value) { self.value = value }
+}

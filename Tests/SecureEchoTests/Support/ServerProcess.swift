@@ -34,9 +34,11 @@ final class ServerProcess {
 
   /// Starts a server and waits (with a deadline) for its listening line.
   /// TLS servers use the development certificate unless `certificate` and `key` are given.
+  /// `extraArguments` go at the end of the command line (limits, timeouts, log format); a later
+  /// option overrides an earlier one, so they may replace the defaults set here.
   static func start(
     _ mode: EchoMode = .tls, host: String = "127.0.0.1", threads: Int = 2,
-    certificate: URL? = nil, key: URL? = nil
+    certificate: URL? = nil, key: URL? = nil, extraArguments: [String] = []
   ) async throws -> ServerProcess {
     // A short drain keeps `stop()` quick when a test leaves clients connected.
     var arguments = [
@@ -52,7 +54,7 @@ final class ServerProcess {
         "--key", (key ?? Locations.serverKey).path,
       ]
     }
-    return try await ServerProcess(arguments: arguments)
+    return try await ServerProcess(arguments: arguments + extraArguments)
   }
 
   private init(arguments: [String]) async throws {
@@ -141,6 +143,18 @@ final class ServerProcess {
   /// The number of open file descriptors of the server process, from `/proc/PID/fd`.
   func openDescriptorCount() throws -> Int {
     try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+  }
+
+  /// The server's resident memory in bytes (`VmRSS` in `/proc/PID/status`).
+  func residentMemoryBytes() throws -> Int { try Self.residentMemoryBytes(pid: pid) }
+
+  static func residentMemoryBytes(pid: Int32) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let match = status.firstMatch(of: /\nVmRSS:\s*(\d+) kB/), let kibibytes = Int(match.1)
+    else {
+      throw TestFailure("no VmRSS: line in /proc/\(pid)/status")
+    }
+    return kibibytes * 1024
   }
 
   deinit {
