@@ -99,7 +99,11 @@ public final class TLSContext: @unchecked Sendable {
     var options = ctls_OP_NO_COMPRESSION() | ctls_OP_NO_RENEGOTIATION()
     if role == .server {
       options |= ctls_OP_CIPHER_SERVER_PREFERENCE()
-      if !configuration.sessionTickets { options |= ctls_OP_NO_TICKET() }
+      if !configuration.sessionTickets {
+        // NO_TICKET alone only turns TLS 1.3 tickets stateful; zero tickets turns them off.
+        options |= ctls_OP_NO_TICKET()
+        _ = SSL_CTX_set_num_tickets(context, 0)
+      }
     }
     SSL_CTX_set_options(context, options)
     // Partial writes let a non-blocking loop write what the socket takes; a moving buffer lets

@@ -46,7 +46,8 @@ struct MutualTLSTests {
     let result = try await runSClient(
       port: server.port, ["-brief"] + verifyWithDevelopmentCA + Self.clientCertificate(stranger))
     #expect(!result.echoed, "served with a certificate from another CA: \(result.output)")
-    _ = try await server.waitForLogLine(containing: "handshake_failed", until: Deadline(seconds: 10))
+    _ = try await server.waitForLogLine(
+      containing: "handshake_failed", until: Deadline(seconds: 10))
     let log = server.stderrText
     #expect(log.contains("certificate"), "\(log)")
   }

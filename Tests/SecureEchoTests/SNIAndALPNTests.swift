@@ -19,7 +19,9 @@ struct SNIAndALPNTests {
       ])
     defer { server.stop() }
 
-    for (name, expected) in [("a.test", "CN = a.test"), ("B.TEST", "CN = b.test"), ("c.test", "CN = localhost")] {
+    for (name, expected) in [
+      ("a.test", "CN = a.test"), ("B.TEST", "CN = b.test"), ("c.test", "CN = localhost"),
+    ] {
       let result = try await runSClient(
         port: server.port, ["-brief", "-servername", name] + verifyWithDevelopmentCA)
       #expect(result.echoed, "\(name): \(result.output)")
@@ -27,8 +29,10 @@ struct SNIAndALPNTests {
       #expect(peer.contains(expected), "\(name) saw \(peer)")
     }
     let none = try await runSClient(port: server.port, ["-brief", "-noservername"])
-    #expect(none.value(after: "Peer certificate:")?.contains("CN = localhost") == true, "\(none.output)")
-    _ = try await server.waitForLogLine(containing: "server_name=a.test", until: Deadline(seconds: 10))
+    #expect(
+      none.value(after: "Peer certificate:")?.contains("CN = localhost") == true, "\(none.output)")
+    _ = try await server.waitForLogLine(
+      containing: "server_name=a.test", until: Deadline(seconds: 10))
     let log = server.stderrText
     #expect(log.contains("server_name=a.test"))
   }

@@ -7,8 +7,10 @@ import Testing
 struct ScannerComplianceTests {
   static let sslyze: URL? = {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    return path.split(separator: ":").map { URL(fileURLWithPath: String($0)).appendingPathComponent("sslyze") }
-      .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    return path.split(separator: ":").map {
+      URL(fileURLWithPath: String($0)).appendingPathComponent("sslyze")
+    }
+    .first { FileManager.default.isExecutableFile(atPath: $0.path) }
   }()
 
   @Test(

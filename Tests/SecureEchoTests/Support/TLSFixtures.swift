@@ -13,7 +13,10 @@ extension CertificateFactory {
     extendedKeyUsage = clientAuth
     """.write(to: extensions, atomically: true, encoding: .utf8)
     try await runOpenSSL(
-      ["req", "-new", "-key", key.path, "-subj", "/O=SecureEcho Tests/CN=\(name)", "-out", request.path],
+      [
+        "req", "-new", "-key", key.path, "-subj", "/O=SecureEcho Tests/CN=\(name)", "-out",
+        request.path,
+      ],
       in: directory.url)
     try await runOpenSSL(
       [
@@ -33,7 +36,8 @@ func runOpenSSL(_ arguments: [String], in directory: URL = Locations.repositoryR
   let result = try await runCommand(try Locations.openssl(), arguments, currentDirectory: directory)
   guard result.termination == .exit(0) else {
     throw TestFailure(
-      "openssl \(arguments.joined(separator: " ")) failed (\(result.termination)): \(result.stderr)")
+      "openssl \(arguments.joined(separator: " ")) failed (\(result.termination)): \(result.stderr)"
+    )
   }
   return result
 }
@@ -41,7 +45,9 @@ func runOpenSSL(_ arguments: [String], in directory: URL = Locations.repositoryR
 /// The development identities, as the Makefile makes them.
 enum DevelopmentIdentity {
   static var ca: Identity {
-    Identity(certificate: Locations.caCertificate, key: Locations.certificates.appendingPathComponent("ca.key"))
+    Identity(
+      certificate: Locations.caCertificate,
+      key: Locations.certificates.appendingPathComponent("ca.key"))
   }
   static var client: Identity {
     Identity(
@@ -49,4 +55,3 @@ enum DevelopmentIdentity {
       key: Locations.certificates.appendingPathComponent("client.key"))
   }
 }
-
