@@ -10,6 +10,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
   ],
   targets: [
     // The system OpenSSL 3, with the macros Swift cannot import wrapped as functions.
@@ -22,6 +23,13 @@ let package = Package(
     .systemLibrary(name: "CLinux"),
     .target(name: "Sockets", dependencies: ["CLinux"]),
     .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
+    // The load generator behind `echo-client bench`: event loops like the server's.
+    .target(
+      name: "LoadGenerator",
+      dependencies: [
+        "Sockets", "TLS", .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ]
+    ),
     .target(
       name: "CommandLineSupport",
       dependencies: [
@@ -46,7 +54,7 @@ let package = Package(
     .executableTarget(
       name: "echo-client",
       dependencies: [
-        "Sockets", "TLS", "CLinux", "CommandLineSupport",
+        "Sockets", "TLS", "CLinux", "CommandLineSupport", "LoadGenerator",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

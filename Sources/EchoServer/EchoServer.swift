@@ -115,7 +115,7 @@ public final class EchoServer: Sendable {
         loops.append(RunningLoop(wakeup: wakeup, thread: thread, statistics: statistics))
       } catch {
         abandon(loops)
-        throw error
+        throw ServerError.startup(error.operation, error.reason)
       }
     }
     state.started(listeners: Handover(value: listeners), loops: loops)

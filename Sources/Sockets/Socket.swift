@@ -80,6 +80,31 @@ public final class Socket {
     throw lastError
   }
 
+  /// Starts connecting a non-blocking socket to `address`. Returns the socket and whether the
+  /// connection is already established; if not, wait until it is writable and call
+  /// `finishConnect()`.
+  public static func startConnect(
+    to address: SocketAddress
+  ) throws(SocketError) -> (socket: Socket, connected: Bool) {
+    let socket = try Socket.tcp(address.family, nonBlocking: true)
+    let result = try address.withSockAddr { (pointer, length) throws(SocketError) in
+      try nonBlockingSyscall("connect to \(address)") {
+        Glibc.connect(socket.descriptor, pointer, length)
+      }
+    }
+    return (socket, result != .wouldBlock)
+  }
+
+  /// Reports how a connection started by `startConnect` ended up, once the socket is writable.
+  public func finishConnect() throws(SocketError) {
+    var code: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    try syscall("getsockopt(SO_ERROR)") {
+      getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length)
+    }
+    if code != 0 { throw SocketError("connect", errno: code) }
+  }
+
   /// Accepts one pending connection as a non-blocking, close-on-exec socket.
   /// Errors that concern only the connection being accepted (it was reset before we got to it)
   /// are reported as `.wouldBlock`-free retries by the caller: they throw with `isConnectionReset`.

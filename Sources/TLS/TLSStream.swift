@@ -237,6 +237,22 @@ public final class TLSStream {
     return String(cString: name)
   }
 
+  /// The session to resume later in memory (nil if the server gave none that can be resumed).
+  /// Over TLS 1.3 the ticket arrives after the handshake, with the first data read.
+  public func resumableSession() -> TLSSession? {
+    guard let session = SSL_get1_session(ssl) else { return nil }
+    guard SSL_SESSION_is_resumable(session) == 1 else {
+      SSL_SESSION_free(session)
+      return nil
+    }
+    return TLSSession(owning: session)
+  }
+
+  /// Offers `session` for resumption. Call before the handshake.
+  public func offer(_ session: TLSSession) {
+    _ = SSL_set_session(ssl, session.session)
+  }
+
   /// Offers a session saved by `saveSession(to:)` for resumption. Call before the handshake.
   public func offerSession(from path: String) throws(TLSError) {
     try TLSContext.checkReadable(path, what: "session file")
@@ -292,4 +308,16 @@ public final class TLSStream {
     guard let bytes, count > 0 else { return "" }
     return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
   }
+}
+
+/// A TLS session (with its ticket) that a client can offer to resume. Owns its `SSL_SESSION`.
+///
+/// `@unchecked Sendable`: OpenSSL reference-counts sessions with locks, and a session is only
+/// read once made, so several connections on several threads may offer the same one.
+public final class TLSSession: @unchecked Sendable {
+  let session: OpaquePointer
+
+  init(owning session: OpaquePointer) { self.session = session }
+
+  deinit { SSL_SESSION_free(session) }
 }

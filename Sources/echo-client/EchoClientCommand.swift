@@ -23,42 +23,16 @@ struct EchoClientCommand: ParsableCommand {
       A one-line summary of the handshake (TLS version, cipher, server certificate) goes to \
       stderr.
       """,
-    version: "0.1.0")
+    version: "0.1.0",
+    subcommands: [BenchCommand.self])
 
   static func main() { mainReportingOneLineErrors() }
 
-  @Flag(help: "Connect in plaintext TCP instead of TLS.")
-  var plaintext = false
-
-  @Option(help: "Server name or address.")
-  var host = "localhost"
-
-  @Option(help: "Server port (default: 4433 for TLS, 8080 plaintext).")
-  var port: Int?
-
-  @Option(
-    help:
-      "PEM file of the CA certificates that may sign the server's certificate (default: certs/ca.crt if it exists, else the system's trust store)."
-  )
-  var cafile: String?
-
-  @Flag(help: "Do not verify the server's certificate or name (testing only).")
-  var insecure = false
-
-  @Option(help: "Name sent as SNI and checked against the certificate (default: --host).")
-  var servername: String?
+  @OptionGroup
+  var server: ServerOptions
 
   @Flag(help: "Interactive mode even when stdin is not a terminal.")
   var interactive = false
-
-  @OptionGroup(title: "TLS")
-  var tls: TLSOptions
-
-  @Option(help: "PEM client certificate to present (mutual TLS; needs --key).")
-  var cert: String?
-
-  @Option(help: "PEM private key of --cert.")
-  var key: String?
 
   @Option(help: "Resume the session saved in this file (by --sess-out).")
   var sessIn: String?
@@ -67,32 +41,16 @@ struct EchoClientCommand: ParsableCommand {
   var sessOut: String?
 
   func validate() throws {
-    if let port, !(1...65535).contains(port) {
-      throw ValidationError("--port must be between 1 and 65535, not \(port)")
-    }
-    if plaintext && (cafile != nil || insecure || servername != nil) {
-      throw ValidationError("--cafile, --insecure and --servername apply to TLS, not --plaintext")
-    }
-    if let servername, servername.isEmpty {
-      throw ValidationError("--servername must not be empty")
-    }
-    if (cert == nil) != (key == nil) {
-      throw ValidationError("--cert and --key go together")
-    }
-    let tlsOnly = [cert, sessIn, sessOut, tls.alpn, tls.keylog].contains { $0 != nil }
-    if plaintext && tlsOnly {
-      throw ValidationError(
-        "TLS options (--cert, --sess-in, --sess-out, --alpn, --keylog) do not apply to --plaintext")
+    if server.plaintext && (sessIn != nil || sessOut != nil) {
+      throw ValidationError("--sess-in and --sess-out do not apply to --plaintext")
     }
   }
 
   func run() throws {
     // A server that vanishes must show up as an EPIPE error, not kill the client silently.
     signal(SIGPIPE, SIG_IGN)
-    let target =
-      "\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host):\(resolvedPort)"
     do throws(ClientFailure) {
-      let stream = try connect(target: target)
+      let stream = try connect()
       if interactive || StandardIO.isTerminal(StandardIO.input) {
         try InteractiveSession(stream: stream).run()
       } else {
@@ -110,36 +68,27 @@ struct EchoClientCommand: ParsableCommand {
         }
       }
     } catch {
-      StandardIO.printError("echo-client: \(error.message)")
-      throw ExitCode(error.exitCode)
+      throw error.report()
     }
   }
 
-  private var resolvedPort: UInt16 { UInt16(port ?? (plaintext ? 8080 : 4433)) }
-
-  private func connect(target: String) throws(ClientFailure) -> any ByteStream {
+  private func connect() throws(ClientFailure) -> any ByteStream {
+    let target = server.target
+    let addresses = try server.addresses()
     let socket: Socket
     do {
-      let addresses = try SocketAddress.resolve(host: host, port: resolvedPort)
       socket = try Socket.connect(to: addresses)
       try socket.setNoDelay()
     } catch {
-      throw ClientFailure(error.description, exitCode: error.code == 0 ? 68 : 69)
+      throw ClientFailure(error.description, exitCode: 69)
     }
-    if plaintext {
+    guard let context = try server.tlsContext() else {
       StandardIO.printError("echo-client: connected to \(target) (plaintext)")
       return PlainStream(socket)
     }
     let stream: TLSStream
     do {
-      var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
-      tls.apply(to: &configuration)
-      configuration.certificateChainFile = cert
-      configuration.privateKeyFile = key
-      // The variable Firefox, Chrome and curl honour, for Wireshark.
-      configuration.keyLogFile = tls.keylog ?? Self.environmentKeyLogFile
-      let context = try TLSContext(configuration, role: .client)
-      stream = try TLSStream(socket: socket, context: context, serverName: servername ?? host)
+      stream = try TLSStream(socket: socket, context: context, serverName: server.serverName)
       if let sessIn { try stream.offerSession(from: sessIn) }
     } catch {
       throw ClientFailure(
@@ -158,38 +107,18 @@ struct EchoClientCommand: ParsableCommand {
     return stream
   }
 
-  private var trustFile: String? {
-    if let cafile { return cafile }
-    return access("certs/ca.crt", R_OK) == 0 ? "certs/ca.crt" : nil
-  }
-
-  private static var environmentKeyLogFile: String? {
-    guard let value = getenv("SSLKEYLOGFILE"), value.pointee != 0 else { return nil }
-    return String(cString: value)
-  }
-
   /// `TLSv1.3, TLS_AES_128_GCM_SHA256, group X25519, ALPN echo, new session, server
   /// certificate CN=localhost issued by CN=Dev CA (verified)`.
   private func summary(of stream: TLSStream) -> String {
     let subject = stream.peerCertificateSubject ?? "none"
     let issuer = stream.peerCertificateIssuer ?? "none"
     let verified =
-      insecure ? "not verified: --insecure; verification: \(stream.verificationResult)" : "verified"
+      server.insecure
+      ? "not verified: --insecure; verification: \(stream.verificationResult)" : "verified"
     return [
       stream.protocolVersion, stream.cipher, "group \(stream.negotiatedGroup ?? "none")",
       "ALPN \(stream.alpnProtocol ?? "none")", stream.isResumed ? "resumed session" : "new session",
       "server certificate \(subject) issued by \(issuer) (\(verified))",
     ].joined(separator: ", ")
-  }
-}
-
-/// A failure the client reports in one line, with the exit status (sysexits) it maps to.
-struct ClientFailure: Error {
-  var message: String
-  var exitCode: Int32
-
-  init(_ message: String, exitCode: Int32) {
-    self.message = message
-    self.exitCode = exitCode
   }
 }

@@ -1,0 +1,59 @@
+import Histogram
+
+/// What a load run measured, summed over its threads.
+public struct BenchResult: Sendable {
+  public var mode: BenchPlan.Mode
+  public var connections: Int
+  public var threads: Int
+  /// Seconds actually measured.
+  public var elapsed: Double = 0
+  /// Echoed payload bytes received and verified.
+  public var bytes = 0
+  public var roundTrips = 0
+  public var handshakes = 0
+  public var resumed = 0
+  /// Connections that failed, and echoes that came back wrong.
+  public var errors = 0
+  /// The first few errors, in words.
+  public var errorMessages: [String] = []
+  /// Round-trip (latency) or handshake (handshakes) times in microseconds.
+  public var latency = Histogram<UInt64>(
+    highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+
+  public init(mode: BenchPlan.Mode, connections: Int, threads: Int) {
+    self.mode = mode
+    self.connections = connections
+    self.threads = threads
+  }
+
+  mutating func record(error: String) {
+    errors += 1
+    if errorMessages.count < 5 { errorMessages.append(error) }
+  }
+
+  mutating func merge(_ other: BenchResult) {
+    bytes += other.bytes
+    roundTrips += other.roundTrips
+    handshakes += other.handshakes
+    resumed += other.resumed
+    errors += other.errors
+    errorMessages += other.errorMessages.prefix(max(0, 5 - errorMessages.count))
+    latency.add(other.latency)
+  }
+
+  public var megabytesPerSecond: Double { elapsed > 0 ? Double(bytes) / 1_000_000 / elapsed : 0 }
+  public var roundTripsPerSecond: Double { elapsed > 0 ? Double(roundTrips) / elapsed : 0 }
+  public var handshakesPerSecond: Double { elapsed > 0 ? Double(handshakes) / elapsed : 0 }
+
+  /// p50, p90, p99, p99.9 and max in microseconds (zeros when nothing was timed).
+  public var percentiles: [(String, UInt64)] {
+    guard latency.totalCount > 0 else {
+      return [("p50", 0), ("p90", 0), ("p99", 0), ("p999", 0), ("max", 0)]
+    }
+    return [
+      ("p50", latency.valueAtPercentile(50)), ("p90", latency.valueAtPercentile(90)),
+      ("p99", latency.valueAtPercentile(99)), ("p999", latency.valueAtPercentile(99.9)),
+      ("max", latency.max),
+    ]
+  }
+}

@@ -1,0 +1,82 @@
+import Sockets
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The common start and deadline of every load thread: measurement starts once all of them have
+/// set up their connections, so no thread measures while another is still handshaking.
+final class BenchClock: Sendable {
+  private let parties: Int
+  private let arrived = Atomic<Int>(0)
+  private let start = Atomic<UInt64>(0)
+  private let durationNanoseconds: UInt64
+  /// Setup that takes longer than this is abandoned (a server that accepts but never answers).
+  private let setupDeadline: UInt64
+
+  init(parties: Int, duration: Double, connections: Int) {
+    self.parties = parties
+    self.durationNanoseconds = UInt64(duration * 1e9)
+    self.setupDeadline = Self.now() + UInt64(30 + connections / 500) * 1_000_000_000
+  }
+
+  static func now() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+  }
+
+  var isAborted: Bool { Self.now() > setupDeadline }
+
+  /// Blocks until every thread has arrived; the last one to arrive starts the clock. The wait is
+  /// a short sleep loop: it happens once per run, before anything is measured.
+  func arriveAndWaitForStart() {
+    if arrived.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == parties {
+      start.store(Self.now(), ordering: .releasing)
+    }
+    while start.load(ordering: .acquiring) == 0 { usleep(200) }
+  }
+
+  var deadline: UInt64 { start.load(ordering: .acquiring) + durationNanoseconds }
+}
+
+/// Runs a load plan on `plan.threads` event-loop threads and sums what they measured.
+public enum LoadGenerator {
+  public static func run(
+    _ plan: BenchPlan, progress: (@Sendable (Double) -> Void)? = nil
+  ) throws(SocketError) -> BenchResult {
+    let threads = max(1, min(plan.threads, plan.connections))
+    let clock = BenchClock(parties: threads, duration: plan.duration, connections: plan.connections)
+    let pattern = Pattern()
+    let results = Mutex<[BenchResult]>([])
+    var handles: [pthread_t] = []
+    for index in 0..<threads {
+      let slots =
+        (plan.connections * index / threads)..<(plan.connections * (index + 1) / threads)
+      let loop = Handover(
+        value: try BenchLoop(plan: plan, pattern: pattern, slots: slots, clock: clock))
+      handles.append(
+        try LoopThread.spawn(name: "echo-bench-\(index)") {
+          let result = loop.value.run()
+          results.withLock { $0.append(result) }
+        })
+    }
+    if let progress {
+      while results.withLock({ $0.count }) < threads {
+        usleep(250_000)
+        let now = BenchClock.now()
+        let deadline = clock.deadline
+        let started = deadline > UInt64(plan.duration * 1e9)
+        if started {
+          progress(max(0, plan.duration - Double(deadline > now ? deadline - now : 0) / 1e9))
+        }
+      }
+    }
+    for handle in handles { LoopThread.join(handle) }
+    var total = BenchResult(mode: plan.mode, connections: plan.connections, threads: threads)
+    for result in results.withLock({ $0 }) { total.merge(result) }
+    total.elapsed = plan.duration
+    return total
+  }
+}

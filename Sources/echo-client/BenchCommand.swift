@@ -1,0 +1,131 @@
+import ArgumentParser
+import LoadGenerator
+import Sockets
+import TLS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+extension BenchPlan.Mode: ExpressibleByArgument {}
+
+/// `echo-client bench MODE`: many connections on a few event-loop threads, every echoed byte
+/// verified.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Load an echo server and measure it; every echoed byte is verified.",
+    discussion: """
+      Modes: throughput (each connection streams --size chunks: MB/s of echoed payload), \\
+      latency (each connection sends a --size message and waits for its echo: round trips per \\
+      second and latency percentiles), handshakes (a new connection per iteration, full \\
+      handshake or --resume, one byte echoed: handshakes per second and handshake latency), \\
+      hold (open --connections, verify one echo on each, hold them for --duration).
+
+      A wrong byte in any echo is an error: it is reported and the exit status is non-zero.
+      """)
+
+  @Argument(help: "throughput, latency, handshakes or hold.")
+  var mode: BenchPlan.Mode
+
+  @OptionGroup
+  var server: ServerOptions
+
+  @Option(help: "Connections at once (handshakes: connection slots).")
+  var connections = 50
+
+  @Option(help: "Seconds to measure, after the connections are set up.")
+  var duration: Double = 5
+
+  @Option(help: "Bytes per chunk (throughput) or message (latency, hold; default 16384, 64, 1).")
+  var size: Int?
+
+  @Option(help: "Load threads, each an event loop (default: 1).")
+  var threads = 1
+
+  @Flag(help: "Handshakes mode: resume each slot's previous session with its ticket.")
+  var resume = false
+
+  @Flag(help: "Print one JSON object instead of the table.")
+  var json = false
+
+  func validate() throws {
+    guard (1...1_000_000).contains(connections) else {
+      throw ValidationError("--connections must be between 1 and 1000000, not \(connections)")
+    }
+    guard duration > 0 && duration <= 3600 else {
+      throw ValidationError("--duration must be between 0 and 3600 seconds, not \(duration)")
+    }
+    if let size, !(1...BenchPlanLimits.maximumSize).contains(size) {
+      throw ValidationError(
+        "--size must be between 1 and \(BenchPlanLimits.maximumSize), not \(size)")
+    }
+    guard (1...256).contains(threads) else {
+      throw ValidationError("--threads must be between 1 and 256, not \(threads)")
+    }
+    if resume && (mode != .handshakes || server.plaintext) {
+      throw ValidationError("--resume applies to TLS handshakes mode only")
+    }
+  }
+
+  func run() throws {
+    signal(SIGPIPE, SIG_IGN)
+    // Every connection is a descriptor; the default soft limit (1,024) is far below what a
+    // hold run needs, and raising it to the hard limit needs no privilege.
+    var limit = rlimit()
+    if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+      limit.rlim_cur = limit.rlim_max
+      _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    let plan: BenchPlan
+    do throws(ClientFailure) {
+      plan = BenchPlan(
+        mode: mode, addresses: try server.addresses(), tls: try server.tlsContext(),
+        serverName: server.serverName, connections: connections, threads: threads,
+        duration: duration, size: size ?? defaultSize, resume: resume)
+    } catch {
+      throw error.report()
+    }
+    let showProgress = !json && StandardIO.isTerminal(StandardIO.error) && duration >= 3
+    let total = Int(plan.duration)
+    let progress: (@Sendable (Double) -> Void)? =
+      showProgress
+      ? { @Sendable (elapsed: Double) in
+        StandardIO.writeProgress("bench: \(Int(elapsed)) of \(total) s")
+      }
+      : nil
+    let result: BenchResult
+    do throws(SocketError) {
+      result = try LoadGenerator.run(plan, progress: progress)
+    } catch {
+      throw ClientFailure(error.description, exitCode: 71).report()
+    }
+    if showProgress { StandardIO.writeProgress("") }
+    let report = json ? BenchReport.json(result) : BenchReport.table(result, target: server.target)
+    try? StandardIO.write(report, to: StandardIO.output)
+    if result.errors > 0 {
+      let first = result.errorMessages.first ?? "unknown"
+      throw ClientFailure("\(result.errors) errors during the run; first: \(first)", exitCode: 1)
+        .report()
+    }
+  }
+
+  private var defaultSize: Int {
+    switch mode {
+    case .throughput: 16384
+    case .latency: 64
+    case .handshakes, .hold: 1
+    }
+  }
+}
+
+enum BenchPlanLimits {
+  static let maximumSize = 64 * 1024
+}
+
+extension StandardIO {
+  /// Rewrites the current line of stderr (a terminal): progress that leaves no trail.
+  static func writeProgress(_ text: String) {
+    try? write("\r\u{1B}[K" + text, to: error)
+  }
+}

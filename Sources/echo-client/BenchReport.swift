@@ -1,0 +1,91 @@
+import LoadGenerator
+
+/// How a bench result is shown: a table for people, one JSON object for scripts.
+enum BenchReport {
+  static func table(_ result: BenchResult, target: String) -> String {
+    var rows: [(String, String)] = [
+      ("mode", result.mode.rawValue),
+      ("server", target),
+      (
+        "connections",
+        "\(result.connections) on \(result.threads) thread\(result.threads == 1 ? "" : "s")"
+      ),
+      ("duration", format(result.elapsed, 2) + " s"),
+    ]
+    switch result.mode {
+    case .throughput:
+      rows.append(
+        ("echoed", format(Double(result.bytes) / 1_000_000, 1) + " MB, every byte verified"))
+      rows.append(("throughput", format(result.megabytesPerSecond, 1) + " MB/s"))
+    case .latency:
+      rows.append(
+        (
+          "round trips",
+          "\(result.roundTrips), " + format(result.roundTripsPerSecond, 0) + " per second"
+        ))
+      rows += latencyRows(result)
+    case .handshakes:
+      rows.append(
+        (
+          "handshakes",
+          "\(result.handshakes), " + format(result.handshakesPerSecond, 0) + " per second"
+        ))
+      rows.append(("resumed", "\(result.resumed)"))
+      rows += latencyRows(result)
+    case .hold:
+      rows.append(
+        ("held", "\(result.roundTrips) of \(result.connections) connections, each echo verified"))
+    }
+    rows.append(("errors", "\(result.errors)"))
+    for message in result.errorMessages { rows.append(("", message)) }
+    let width = rows.map(\.0.count).max() ?? 0
+    return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 }
+      .joined(separator: "\n") + "\n"
+  }
+
+  private static func latencyRows(_ result: BenchResult) -> [(String, String)] {
+    result.percentiles.map { ("latency \($0.0)", "\($0.1) µs") }
+  }
+
+  static func json(_ result: BenchResult) -> String {
+    let latency = result.percentiles.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
+    let errors = result.errorMessages.map { quote($0) }.joined(separator: ",")
+    let fields = [
+      "\"mode\":\"\(result.mode.rawValue)\"", "\"connections\":\(result.connections)",
+      "\"threads\":\(result.threads)", "\"duration_s\":\(result.elapsed)",
+      "\"bytes\":\(result.bytes)", "\"mb_per_s\":\(format(result.megabytesPerSecond, 3))",
+      "\"round_trips\":\(result.roundTrips)",
+      "\"round_trips_per_s\":\(format(result.roundTripsPerSecond, 1))",
+      "\"handshakes\":\(result.handshakes)",
+      "\"handshakes_per_s\":\(format(result.handshakesPerSecond, 1))",
+      "\"resumed\":\(result.resumed)", "\"latency_us\":{\(latency)}",
+      "\"errors\":\(result.errors)", "\"error_messages\":[\(errors)]",
+    ]
+    return "{" + fields.joined(separator: ",") + "}\n"
+  }
+
+  private static func format(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    let text = "\(rounded)"
+    if decimals == 0 { return text.hasSuffix(".0") ? String(text.dropLast(2)) : text }
+    let parts = text.split(separator: ".", maxSplits: 1)
+    let fraction = parts.count == 2 ? String(parts[1]) : ""
+    let digits = fraction.prefix(decimals)
+    return "\(parts[0])." + digits + String(repeating: "0", count: decimals - digits.count)
+  }
+
+  private static func quote(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case _ where scalar.value < 0x20: out += " "
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
+  }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import CommandLineSupport
+import Sockets
+import TLS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Where to connect and how to trust the server: shared by the session and `bench`.
+struct ServerOptions: ParsableArguments {
+  @Flag(help: "Connect in plaintext TCP instead of TLS.")
+  var plaintext = false
+
+  @Option(help: "Server name or address.")
+  var host = "localhost"
+
+  @Option(help: "Server port (default: 4433 for TLS, 8080 plaintext).")
+  var port: Int?
+
+  @Option(
+    help: """
+      PEM file of the CA certificates that may sign the server's certificate (default: \\
+      certs/ca.crt if it exists, else the system's trust store).
+      """)
+  var cafile: String?
+
+  @Flag(help: "Do not verify the server's certificate or name (testing only).")
+  var insecure = false
+
+  @Option(help: "Name sent as SNI and checked against the certificate (default: --host).")
+  var servername: String?
+
+  @OptionGroup(title: "TLS")
+  var tls: TLSOptions
+
+  @Option(help: "PEM client certificate to present (mutual TLS; needs --key).")
+  var cert: String?
+
+  @Option(help: "PEM private key of --cert.")
+  var key: String?
+
+  func validate() throws {
+    if let port, !(1...65535).contains(port) {
+      throw ValidationError("--port must be between 1 and 65535, not \(port)")
+    }
+    if let servername, servername.isEmpty {
+      throw ValidationError("--servername must not be empty")
+    }
+    if (cert == nil) != (key == nil) {
+      throw ValidationError("--cert and --key go together")
+    }
+    let tlsOnly =
+      cafile != nil || insecure || servername != nil
+      || [cert, tls.alpn, tls.keylog].contains { $0 != nil }
+    if plaintext && tlsOnly {
+      throw ValidationError(
+        "TLS options (--cafile, --insecure, --servername, --cert, --alpn, --keylog) do not apply to --plaintext"
+      )
+    }
+  }
+
+  var resolvedPort: UInt16 { UInt16(port ?? (plaintext ? 8080 : 4433)) }
+
+  /// `host:port`, with an IPv6 address in brackets.
+  var target: String {
+    "\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host):\(resolvedPort)"
+  }
+
+  var serverName: String { servername ?? host }
+
+  func addresses() throws(ClientFailure) -> [SocketAddress] {
+    do {
+      return try SocketAddress.resolve(host: host, port: resolvedPort)
+    } catch {
+      throw ClientFailure(error.description, exitCode: 68)
+    }
+  }
+
+  /// The client TLS context these options describe; nil in plaintext mode.
+  func tlsContext() throws(ClientFailure) -> TLSContext? {
+    guard !plaintext else { return nil }
+    do {
+      var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
+      tls.apply(to: &configuration)
+      configuration.certificateChainFile = cert
+      configuration.privateKeyFile = key
+      // The variable Firefox, Chrome and curl honour, for Wireshark.
+      configuration.keyLogFile = tls.keylog ?? Self.environmentKeyLogFile
+      return try TLSContext(configuration, role: .client)
+    } catch {
+      throw ClientFailure(
+        error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
+    }
+  }
+
+  private var trustFile: String? {
+    if let cafile { return cafile }
+    return access("certs/ca.crt", R_OK) == 0 ? "certs/ca.crt" : nil
+  }
+
+  private static var environmentKeyLogFile: String? {
+    guard let value = getenv("SSLKEYLOGFILE"), value.pointee != 0 else { return nil }
+    return String(cString: value)
+  }
+}
+
+/// A failure the client reports in one line, with the exit status (sysexits) it maps to.
+struct ClientFailure: Error {
+  var message: String
+  var exitCode: Int32
+
+  init(_ message: String, exitCode: Int32) {
+    self.message = message
+    self.exitCode = exitCode
+  }
+}
+
+extension ClientFailure {
+  /// Prints the failure as one line and returns the exit code to throw.
+  func report() -> ExitCode {
+    StandardIO.printError("echo-client: \(message)")
+    return ExitCode(exitCode)
+  }
+}
