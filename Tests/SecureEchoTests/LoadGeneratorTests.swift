@@ -1,0 +1,115 @@
+import Foundation
+import Sockets
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `echo-client bench` runs briefly against the real server in every mode (small counts, no
+/// timing assertions: only that it measured something and every byte verified), and reports a
+/// corrupted echo as an error rather than as throughput.
+@Suite("Load generator", .timeLimit(.minutes(1)))
+struct LoadGeneratorTests {
+  private static func bench(
+    _ arguments: [String], port: UInt16, plaintext: Bool = false
+  ) async throws -> (result: CommandResult, json: [String: Any]) {
+    var command =
+      ["bench"] + arguments + [
+        "--host", "127.0.0.1", "--port", "\(port)", "--duration", "1", "--json",
+      ]
+    if plaintext { command.append("--plaintext") }
+    let result = try await runCommand(try Locations.executable("echo-client"), command)
+    let object = try? JSONSerialization.jsonObject(with: result.stdout)
+    let json = try #require(
+      object as? [String: Any], "no JSON: \(result.stdoutText) \(result.stderr)")
+    return (result, json)
+  }
+
+  @Test(
+    "every mode measures something and verifies every byte",
+    arguments: [
+      (["throughput", "--connections", "4", "--size", "4096"], "bytes"),
+      (["latency", "--connections", "4", "--size", "64", "--threads", "2"], "round_trips"),
+      (["handshakes", "--connections", "2"], "handshakes"),
+      (["hold", "--connections", "20"], "round_trips"),
+    ])
+  func modes(arguments: [String], measured: String) async throws {
+    let server = try await ServerProcess.start(.tls)
+    defer { server.stop() }
+    let (result, json) = try await Self.bench(arguments, port: server.port)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(json["errors"] as? Int == 0, "\(json)")
+    #expect((json[measured] as? Int ?? 0) > 0, "nothing measured: \(json)")
+    if arguments[0] == "hold" { #expect(json["round_trips"] as? Int == 20, "\(json)") }
+  }
+
+  @Test("handshakes --resume resumes with tickets")
+  func resumedHandshakes() async throws {
+    let server = try await ServerProcess.start(.tls)
+    defer { server.stop() }
+    let (result, json) = try await Self.bench(
+      ["handshakes", "--connections", "2", "--resume"], port: server.port)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    let handshakes = json["handshakes"] as? Int ?? 0
+    let resumed = json["resumed"] as? Int ?? 0
+    #expect(resumed > 0 && resumed <= handshakes, "\(json)")
+  }
+
+  @Test("plaintext throughput, and the server echoed exactly what the bench counted")
+  func plaintextThroughput() async throws {
+    let server = try await ServerProcess.start(
+      .plaintext, extraArguments: ["--log-format", "json"])
+    defer { server.stop() }
+    let (result, json) = try await Self.bench(
+      ["throughput", "--connections", "3"], port: server.port, plaintext: true)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect((json["bytes"] as? Int ?? 0) > 0)
+    let statistics = try await server.requestStatistics()
+    #expect(statistics.integer("bytes_in") == statistics.integer("bytes_out"), "\(statistics.line)")
+  }
+
+  @Test("a server that flips one byte is caught: an error, a non-zero exit, no throughput for it")
+  func corruptedEcho() async throws {
+    let corruptAt = 5000
+    let listener = try Socket.listening(on: SocketAddress(numericHost: "127.0.0.1", port: 0)!)
+    let port = try listener.localAddress().port
+    let server = Handoff(listener)
+    let serving = Task.detached {
+      try await runBlocking { try Self.serveFlippingOneByte(on: server.value, at: corruptAt) }
+    }
+    defer { serving.cancel() }
+
+    let (result, json) = try await Self.bench(
+      ["throughput", "--connections", "1", "--size", "1024"], port: port, plaintext: true)
+    #expect(result.termination != .exit(0))
+    #expect(
+      result.stderr.contains("echo mismatch on connection 0 at byte \(corruptAt)"),
+      "\(result.stderr)")
+    #expect((json["errors"] as? Int ?? 0) >= 1, "\(json)")
+    #expect((json["bytes"] as? Int ?? Int.max) <= corruptAt, "counted the corrupted echo: \(json)")
+    listener.close()
+  }
+
+  /// Echoes one connection, with the byte at stream offset `position` changed.
+  private static func serveFlippingOneByte(on listener: Socket, at position: Int) throws {
+    try listener.setNonBlocking(false)
+    try listener.waitUntil(writable: false, timeoutMilliseconds: 20_000)
+    guard case .processed(let (client, _)) = try Socket.accept(listener: listener.descriptor) else {
+      throw TestFailure("no connection to the corrupting server")
+    }
+    try client.setNonBlocking(false)
+    var offset = 0
+    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+      try client.waitUntil(writable: false, timeoutMilliseconds: 10_000)
+      let read = try buffer.withUnsafeMutableBytes { try client.read(into: $0) }
+      guard case .processed(let count) = read, count > 0 else { return }
+      if (offset..<(offset + count)).contains(position) { buffer[position - offset] ^= 0x01 }
+      offset += count
+      try buffer.withUnsafeBytes {
+        try client.writeAll(UnsafeRawBufferPointer(rebasing: $0[..<count]))
+      }
+    }
+  }
+}
