@@ -50,6 +50,10 @@ static inline uint64_t ctls_OP_CIPHER_SERVER_PREFERENCE(void) {
 
 static inline unsigned long ctls_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
 
+static inline long ctls_CTX_set_read_ahead(SSL_CTX *ctx, int on) {
+  return SSL_CTX_set_read_ahead(ctx, on);
+}
+
 static inline uint64_t ctls_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
 
 static inline void ctls_free(void *pointer) { OPENSSL_free(pointer); }
