@@ -99,6 +99,9 @@ public final class TLSContext: @unchecked Sendable {
     var options = ctls_OP_NO_COMPRESSION() | ctls_OP_NO_RENEGOTIATION()
     if role == .server {
       options |= ctls_OP_CIPHER_SERVER_PREFERENCE()
+      // One TLS 1.3 ticket per connection instead of OpenSSL's two: a client resuming one
+      // connection at a time needs one, and each ticket costs the server an encryption.
+      if configuration.sessionTickets { _ = SSL_CTX_set_num_tickets(context, 1) }
       if !configuration.sessionTickets {
         // NO_TICKET alone only turns TLS 1.3 tickets stateful; zero tickets turns them off.
         options |= ctls_OP_NO_TICKET()
