@@ -23,9 +23,7 @@ final class ServerLoop {
   private let limits: ServerConfiguration.Limits
   let statistics = LoopStatistics()
   private var logger: Logger
-  /// Connections by descriptor: descriptors are small and dense, so an array is the fastest map.
-  private var connections: [Connection?] = []
-  private var openCount = 0
+  private var connections = DescriptorTable<Connection>()
   /// Connections that used up their read budget and run again before the next wait.
   private var scheduled: [Connection] = []
   private var timers = DeadlineHeap()
@@ -60,7 +58,7 @@ final class ServerLoop {
   }
 
   deinit {
-    for case let connection? in connections { connection.close() }
+    for connection in connections.elements { connection.close() }
     buffer.deallocate()
     if spareDescriptor >= 0 { Glibc.close(spareDescriptor) }
   }
@@ -98,11 +96,11 @@ final class ServerLoop {
       listeners = []
       // A connection that has not started (no handshake yet, or no byte in plaintext) has no
       // echo to finish, so it need not hold the shutdown up.
-      for case let connection? in connections where !connection.hasStarted {
+      for connection in connections.elements where !connection.hasStarted {
         close(connection, because: .shutdown)
       }
     }
-    if openCount == 0 { return true }
+    if connections.count == 0 { return true }
     if let drainDeadline, now >= drainDeadline {
       closeAll(because: .shutdown)
       return true
@@ -124,7 +122,7 @@ final class ServerLoop {
       wakeup.drain()
     } else if listeners.contains(fd) {
       acceptConnections(on: fd)
-    } else if let connection = connection(for: fd) {
+    } else if let connection = connections[fd] {
       drive(connection)
     }
   }
@@ -379,8 +377,7 @@ final class ServerLoop {
   private func close(_ connection: Connection, because reason: CloseReason, detail: String? = nil) {
     guard !connection.isClosed else { return }
     epoll.remove(connection.descriptor)
-    connections[Int(connection.descriptor)] = nil
-    openCount -= 1
+    connections.remove(at: connection.descriptor)
     statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)
@@ -394,7 +391,7 @@ final class ServerLoop {
   }
 
   private func closeAll(because reason: CloseReason) {
-    for case let connection? in connections {
+    for connection in connections.elements {
       if connection.phase == .echoing && connection.isTLS {
         // Best effort: tell a TLS peer this is a clean end, without waiting for it.
         _ = try? connection.stream.closeOutput()
@@ -440,20 +437,8 @@ final class ServerLoop {
     logger.info("connection closed", metadata: metadata)
   }
 
-  // MARK: The connection table
-
-  private func connection(for fd: Int32) -> Connection? {
-    let index = Int(fd)
-    return index < connections.count ? connections[index] : nil
-  }
-
   private func store(_ connection: Connection) {
-    let index = Int(connection.descriptor)
-    if index >= connections.count {
-      connections.append(contentsOf: repeatElement(nil, count: index + 1 - connections.count))
-    }
-    connections[index] = connection
-    openCount += 1
+    connections.insert(connection, at: connection.descriptor)
     statistics.active.add(1)
   }
 }

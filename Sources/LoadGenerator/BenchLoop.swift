@@ -14,7 +14,7 @@ final class BenchLoop {
   private let epoll: Epoll
   private let slots: Range<Int>
   private let clock: BenchClock
-  private var connections: [BenchConnection?] = []
+  private var connections = DescriptorTable<BenchConnection>()
   private var result: BenchResult
   private let buffer = UnsafeMutableRawBufferPointer.allocate(
     byteCount: BenchPlan.maximumChunk, alignment: 16)
@@ -23,7 +23,6 @@ final class BenchLoop {
   /// Only bytes, round trips and handshakes finished inside the measured interval count.
   private var measuring = false
   private var addressIndex = 0
-  private var open = 0
   private var ready = 0
 
   init(plan: BenchPlan, pattern: Pattern, slots: Range<Int>, clock: BenchClock) throws(SocketError)
@@ -56,10 +55,10 @@ final class BenchLoop {
       let now = BenchClock.now()
       if now >= clock.deadline { break }
       poll(timeoutMilliseconds: Int32(clamping: max(1, (clock.deadline - now) / 1_000_000)))
-      if plan.mode == .handshakes && open == 0 { break }
+      if plan.mode == .handshakes && connections.count == 0 { break }
     }
     measuring = false
-    for case let connection? in connections { connection.socket.close() }
+    for connection in connections.elements { connection.socket.close() }
     return result
   }
 
@@ -72,8 +71,8 @@ final class BenchLoop {
       return
     }
     for index in 0..<count {
-      let fd = Int(epoll.event(at: index).token)
-      if fd < connections.count, let connection = connections[fd] { drive(connection) }
+      let fd = Int32(truncatingIfNeeded: epoll.event(at: index).token)
+      if let connection = connections[fd] { drive(connection) }
     }
   }
 
@@ -269,19 +268,13 @@ final class BenchLoop {
   private func close(_ connection: BenchConnection) {
     guard connection.socket.isOpen else { return }
     epoll.remove(connection.descriptor)
-    connections[Int(connection.descriptor)] = nil
-    open -= 1
+    connections.remove(at: connection.descriptor)
     if let stream = connection.stream as? TLSStream { _ = try? stream.shutdown() }
     connection.socket.close()
   }
 
   private func store(_ connection: BenchConnection) {
-    let index = Int(connection.descriptor)
-    if index >= connections.count {
-      connections.append(contentsOf: repeatElement(nil, count: index + 1 - connections.count))
-    }
-    connections[index] = connection
-    open += 1
+    connections.insert(connection, at: connection.descriptor)
   }
 }
 

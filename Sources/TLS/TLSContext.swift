@@ -232,4 +232,3 @@ extension TLSConfiguration.Version {
     }
   }
 }
-

@@ -253,45 +253,6 @@ public final class TLSStream {
     _ = SSL_set_session(ssl, session.session)
   }
 
-  /// Offers a session saved by `saveSession(to:)` for resumption. Call before the handshake.
-  public func offerSession(from path: String) throws(TLSError) {
-    try TLSContext.checkReadable(path, what: "session file")
-    guard let file = BIO_new_file(path, "r") else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot read session file '\(path)'", fallback: "unreadable")
-    }
-    defer { BIO_free(file) }
-    guard let session = PEM_read_bio_SSL_SESSION(file, nil, nil, nil) else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot read session file '\(path)'", fallback: "not a PEM session")
-    }
-    defer { SSL_SESSION_free(session) }
-    guard SSL_set_session(ssl, session) == 1 else {
-      throw TLSError.fromQueue(
-        .configuration, "resume session from '\(path)'", fallback: "unusable")
-    }
-  }
-
-  /// Saves the session (with its ticket) in PEM, as `openssl s_client -sess_out` does. Over
-  /// TLS 1.3 the ticket arrives after the handshake, so call this at the end of the connection.
-  /// Returns false if the server gave no resumable session.
-  @discardableResult
-  public func saveSession(to path: String) throws(TLSError) -> Bool {
-    guard let session = SSL_get1_session(ssl) else { return false }
-    defer { SSL_SESSION_free(session) }
-    guard SSL_SESSION_is_resumable(session) == 1 else { return false }
-    guard let file = BIO_new_file(path, "w") else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot write session file '\(path)'", fallback: "unwritable")
-    }
-    defer { BIO_free(file) }
-    guard PEM_write_bio_SSL_SESSION(file, session) == 1 else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot write session file '\(path)'", fallback: "write failed")
-    }
-    return true
-  }
-
   /// Whether the peer's certificate verified (`ok`) or why not.
   public var verificationResult: String {
     let result = SSL_get_verify_result(ssl)
@@ -320,4 +281,39 @@ public final class TLSSession: @unchecked Sendable {
   init(owning session: OpaquePointer) { self.session = session }
 
   deinit { SSL_SESSION_free(session) }
+
+  /// A session saved by `save(to:)` or `openssl s_client -sess_out` (PEM).
+  public convenience init(contentsOf path: String) throws(TLSError) {
+    try TLSContext.checkReadable(path, what: "session file")
+    let session = try Self.withFile(path, mode: "r") { file in
+      PEM_read_bio_SSL_SESSION(file, nil, nil, nil)
+    }
+    guard let session else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot read session file '\(path)'", fallback: "not a PEM session")
+    }
+    self.init(owning: session)
+  }
+
+  /// Saves the session (with its ticket) in PEM, as `openssl s_client -sess_out` does.
+  public func save(to path: String) throws(TLSError) {
+    let written = try Self.withFile(path, mode: "w") { file in
+      PEM_write_bio_SSL_SESSION(file, session)
+    }
+    guard written == 1 else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot write session file '\(path)'", fallback: "write failed")
+    }
+  }
+
+  private static func withFile<T>(
+    _ path: String, mode: String, _ body: (OpaquePointer) -> T
+  ) throws(TLSError) -> T {
+    guard let file = BIO_new_file(path, mode) else {
+      throw TLSError.fromQueue(
+        .configuration, "cannot open session file '\(path)'", fallback: "cannot open")
+    }
+    defer { BIO_free(file) }
+    return body(file)
+  }
 }

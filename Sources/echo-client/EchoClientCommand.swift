@@ -58,11 +58,13 @@ struct EchoClientCommand: ParsableCommand {
       }
       // Over TLS 1.3 the ticket comes after the handshake, so the session is saved last.
       if let sessOut, let stream = stream as? TLSStream {
+        guard let session = stream.resumableSession() else {
+          StandardIO.printError(
+            "echo-client: the server offered no resumable session; '\(sessOut)' not written")
+          return
+        }
         do {
-          if try !stream.saveSession(to: sessOut) {
-            StandardIO.printError(
-              "echo-client: the server offered no resumable session; '\(sessOut)' not written")
-          }
+          try session.save(to: sessOut)
         } catch {
           throw ClientFailure(error.description, exitCode: 73)
         }
@@ -89,7 +91,7 @@ struct EchoClientCommand: ParsableCommand {
     let stream: TLSStream
     do {
       stream = try TLSStream(socket: socket, context: context, serverName: server.serverName)
-      if let sessIn { try stream.offerSession(from: sessIn) }
+      if let sessIn { stream.offer(try TLSSession(contentsOf: sessIn)) }
     } catch {
       throw ClientFailure(
         error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
