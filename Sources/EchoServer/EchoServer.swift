@@ -174,7 +174,8 @@ public final class EchoServer: Sendable {
   private func bind() throws(ServerError) -> [Socket] {
     let resolved: [SocketAddress]
     do {
-      resolved = try SocketAddress.resolve(host: configuration.host, port: configuration.port)
+      resolved = try SocketAddress.resolve(
+        host: configuration.host, port: configuration.port, forListening: true)
     } catch {
       throw ServerError.startup("--host \(configuration.host)", error.reason)
     }
@@ -187,9 +188,18 @@ public final class EchoServer: Sendable {
         let listener = try Socket.listening(on: target, backlog: configuration.backlog)
         if port == 0 { port = try listener.localAddress().port }
         listeners.append(listener)
+      } catch
+        where resolved.count > 1 && (error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT)
+      {
+        // A name may resolve to a family this machine cannot serve (::1 without IPv6); the
+        // other addresses are enough.
+        logger.notice("not listening on \(target): \(error.reason)")
       } catch {
         throw ServerError.startup(error.operation, error.reason)
       }
+    }
+    guard !listeners.isEmpty else {
+      throw ServerError.startup("--host \(configuration.host)", "no address to listen on")
     }
     return listeners
   }

@@ -51,12 +51,16 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
   /// Resolves `host` (a numeric address or a name) to its TCP addresses, in the resolver's order
   /// of preference. The corresponding C function is `getaddrinfo`.
-  public static func resolve(host: String, port: UInt16) throws(SocketError) -> [SocketAddress] {
+  /// For listening, every address counts (`localhost`: 127.0.0.1 and ::1); for connecting, only
+  /// families the machine has configured (AI_ADDRCONFIG).
+  public static func resolve(
+    host: String, port: UInt16, forListening: Bool = false
+  ) throws(SocketError) -> [SocketAddress] {
     if let numeric = SocketAddress(numericHost: host, port: port) { return [numeric] }
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    hints.ai_flags = AI_ADDRCONFIG
+    hints.ai_flags = forListening ? AI_PASSIVE : AI_ADDRCONFIG
     var list: UnsafeMutablePointer<addrinfo>?
     let status = getaddrinfo(host, String(port), &hints, &list)
     guard status == 0, let first = list else {
