@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <pthread.h>
+#include <malloc.h>
 
 // accept4 is declared only under _GNU_SOURCE, which the Glibc module is not built with.
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);

@@ -30,6 +30,9 @@ final class ServerLoop {
   /// The loop's clock, read once per wake-up: timeouts need no finer grain.
   private var now = monotonicMilliseconds()
   private var drainDeadline: Int64?
+  /// When to give freed memory back to the system, once the loop is quiet; nil when nothing
+  /// was freed since the last time.
+  private var trimDeadline: Int64?
   /// Read scratch space shared by every connection: a read is written back at once, so only
   /// bytes the socket did not take are copied out (into `Connection.pending`).
   private let buffer: UnsafeMutableRawBufferPointer
@@ -85,6 +88,7 @@ final class ServerLoop {
       for index in 0..<ready { handle(epoll.event(at: index)) }
       runScheduled()
       expireTimers()
+      trimIfQuiet(hadEvents: ready > 0)
     }
   }
 
@@ -111,7 +115,9 @@ final class ServerLoop {
   private func waitTimeout() -> Int32 {
     if !scheduled.isEmpty { return 0 }
     var next = timers.nextDeadline
-    if let drainDeadline { next = min(next ?? drainDeadline, drainDeadline) }
+    for deadline in [drainDeadline, trimDeadline].compactMap({ $0 }) {
+      next = min(next ?? deadline, deadline)
+    }
     guard let next else { return -1 }
     return Int32(clamping: max(0, next - now + 1))
   }
@@ -257,6 +263,7 @@ final class ServerLoop {
     connection.phase = .echoing
     connection.lastActivity = now
     statistics.handshakesOK.add(1)
+    noteMemoryFreed()
     if let tls = connection.stream as? TLSStream, tls.isResumed {
       statistics.handshakesResumed.add(1)
     }
@@ -372,6 +379,27 @@ final class ServerLoop {
     }
   }
 
+  // MARK: Memory
+
+  /// A burst of handshakes leaves the heap full of small holes between the connections that
+  /// stayed (each handshake frees far more than its connection keeps), and glibc returns none
+  /// of it by itself: measured 44 KiB of RSS per idle TLS connection after 5,000 concurrent
+  /// handshakes, against 14 KiB of live memory. So once a loop has freed memory and then seen
+  /// a quiet second, it asks glibc to hand free pages back (malloc_trim). Never on a busy loop.
+  private func noteMemoryFreed() {
+    if trimDeadline == nil { trimDeadline = now + 1000 }
+  }
+
+  private func trimIfQuiet(hadEvents: Bool) {
+    guard let deadline = trimDeadline, now >= deadline else { return }
+    if hadEvents {
+      trimDeadline = now + 1000
+      return
+    }
+    trimDeadline = nil
+    _ = malloc_trim(0)
+  }
+
   // MARK: Closing
 
   private func close(_ connection: Connection, because reason: CloseReason, detail: String? = nil) {
@@ -388,6 +416,7 @@ final class ServerLoop {
     }
     logClose(connection, reason, detail)
     connection.close()
+    noteMemoryFreed()
   }
 
   private func closeAll(because reason: CloseReason) {
