@@ -3,6 +3,7 @@
 #   make run-plain   plaintext echo on localhost:8080
 #   make test        the whole test suite
 #   make certs       CA, server and client certificates (KEY=rsa for RSA-2048)
+#   make bench       benchmarks against OpenSSL's floor and peers; rewrites BENCHMARKS.md
 
 SWIFT ?= swift
 OPENSSL ?= openssl
@@ -22,7 +23,7 @@ endif
 DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
-.PHONY: all build release run run-plain test test-sanitize certs clean-certs clean format lint
+.PHONY: all build release run run-plain test test-sanitize certs clean-certs clean format lint bench
 .DELETE_ON_ERROR:
 
 all: build
@@ -64,6 +65,17 @@ test-sanitize: certs
 	  echo "sanitizer reports:"; cat $(SANITIZER_LOGS)/*; exit 1; \
 	fi
 	@echo "sanitizers: no reports"
+
+# Benchmarks (about 5 minutes): OpenSSL's own floor (bench/openssl-floor.c, built in
+# $(BENCH_BUILD)), then echo-server and the installed peers under `echo-client bench` load, on
+# 127.0.0.1 only. Writes the generated part of BENCHMARKS.md; raw results in $(BENCH_BUILD)/results.
+BENCH_BUILD := .build-bench
+OPENSSL_LIBS = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+OPENSSL_CFLAGS = $(shell pkg-config --cflags openssl 2>/dev/null)
+bench: release certs
+	mkdir -p $(BENCH_BUILD)
+	$(CC) -O2 -Wall -Wextra $(OPENSSL_CFLAGS) -o $(BENCH_BUILD)/openssl-floor bench/openssl-floor.c $(OPENSSL_LIBS)
+	bash bench/run.sh
 
 certs: $(DEV_CERTS)
 
