@@ -115,9 +115,8 @@ final class ServerLoop {
   private func waitTimeout() -> Int32 {
     if !scheduled.isEmpty { return 0 }
     var next = timers.nextDeadline
-    for deadline in [drainDeadline, trimDeadline].compactMap({ $0 }) {
-      next = min(next ?? deadline, deadline)
-    }
+    if let drainDeadline { next = min(next ?? drainDeadline, drainDeadline) }
+    if let trimDeadline { next = min(next ?? trimDeadline, trimDeadline) }
     guard let next else { return -1 }
     return Int32(clamping: max(0, next - now + 1))
   }
