@@ -15,6 +15,8 @@ final class BenchConnection {
   var stream: (any ByteStream)?
   var phase: Phase = .connecting
   var interest: Epoll.Interest = .writable
+  /// Queued to run again before the next wait (its turn ran out).
+  var isScheduled = false
   /// Stream offsets of the next byte to send and the next byte expected back.
   var sent = 0
   var received = 0

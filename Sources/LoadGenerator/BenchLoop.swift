@@ -15,6 +15,8 @@ final class BenchLoop {
   private let slots: Range<Int>
   private let clock: BenchClock
   private var connections = DescriptorTable<BenchConnection>()
+  /// Connections that used up their turn and run again before the next wait.
+  private var scheduled: [BenchConnection] = []
   private var result: BenchResult
   private let buffer = UnsafeMutableRawBufferPointer.allocate(
     byteCount: BenchPlan.maximumChunk, alignment: 16)
@@ -65,7 +67,7 @@ final class BenchLoop {
   private func poll(timeoutMilliseconds: Int32) {
     let count: Int
     do {
-      count = try epoll.wait(timeoutMilliseconds: timeoutMilliseconds)
+      count = try epoll.wait(timeoutMilliseconds: scheduled.isEmpty ? timeoutMilliseconds : 0)
     } catch {
       result.record(error: "\(error)")
       return
@@ -73,6 +75,12 @@ final class BenchLoop {
     for index in 0..<count {
       let fd = Int32(truncatingIfNeeded: epoll.event(at: index).token)
       if let connection = connections[fd] { drive(connection) }
+    }
+    let batch = scheduled
+    scheduled.removeAll(keepingCapacity: true)
+    for connection in batch {
+      connection.isScheduled = false
+      if connection.socket.isOpen { drive(connection) }
     }
   }
 
@@ -183,8 +191,12 @@ final class BenchLoop {
         return wait(connection, needWrite ? [.readable, .writable] : .readable)
       }
     }
-    // Out of budget: let the other connections have a turn; level-triggered epoll comes back.
-    wait(connection, [.readable, .writable])
+    // Out of budget: let the other connections have a turn, then come back without waiting
+    // for epoll, which cannot see records OpenSSL has already read ahead.
+    if !connection.isScheduled {
+      connection.isScheduled = true
+      scheduled.append(connection)
+    }
   }
 
   /// How far this connection should have sent by now.
