@@ -36,7 +36,10 @@ final class Connection {
   let openedAt: Int64
   var lastActivity: Int64
 
-  init(stream: any ByteStream, peer: String, tls: Bool, now: Int64) {
+  /// Unique within the loop: timers find their connection by descriptor and generation.
+  let generation: UInt64
+
+  init(stream: any ByteStream, peer: String, tls: Bool, now: Int64, generation: UInt64) {
     self.stream = stream
     self.peer = peer
     self.descriptor = stream.socket.descriptor
@@ -44,6 +47,7 @@ final class Connection {
     self.phase = tls ? .handshaking : .echoing
     self.openedAt = now
     self.lastActivity = now
+    self.generation = generation
   }
 
   var hasPending: Bool { pendingOffset < pending.count }

@@ -1,5 +1,7 @@
 /// A loop's timers: a binary min-heap of (deadline, connection), O(log n) per insert and per
-/// expiry, with no periodic scan of connections.
+/// expiry, with no periodic scan of connections. An entry names its connection by descriptor
+/// and generation rather than holding it, so that a closed connection's memory (its `SSL`,
+/// its buffers) is freed at once, not when a timer it no longer needs comes due.
 ///
 /// Entries are never removed early: activity only updates `Connection.lastActivity`, and an
 /// entry that comes due for a connection that has closed or moved on is dropped or re-armed
@@ -12,7 +14,9 @@ struct DeadlineHeap {
   struct Entry {
     var deadline: Int64
     var kind: Kind
-    var connection: Connection
+    var descriptor: Int32
+    /// Tells this connection from a later one that reuses the descriptor.
+    var generation: UInt64
   }
 
   private var entries: [Entry] = []

@@ -33,6 +33,12 @@ final class ServerLoop {
   /// When to give freed memory back to the system, once the loop is quiet; nil when nothing
   /// was freed since the last time.
   private var trimDeadline: Int64?
+  /// Listeners out of epoll after an accept failure, back at `acceptResumeAt`.
+  private var pausedListeners: [Int32] = []
+  private var acceptResumeAt: Int64?
+  private var lastAcceptWarning = Int64.min / 2
+  /// Numbers connections for the timers (see `DeadlineHeap`).
+  private var generations: UInt64 = 0
   /// Read scratch space shared by every connection: a read is written back at once, so only
   /// bytes the socket did not take are copied out (into `Connection.pending`).
   private let buffer: UnsafeMutableRawBufferPointer
@@ -88,6 +94,7 @@ final class ServerLoop {
       for index in 0..<ready { handle(epoll.event(at: index)) }
       runScheduled()
       expireTimers()
+      resumeAcceptingIfDue()
       trimIfQuiet(hadEvents: ready > 0)
     }
   }
@@ -98,6 +105,8 @@ final class ServerLoop {
       drainDeadline = now + limits.drainTimeout
       for listener in listeners { epoll.remove(listener) }
       listeners = []
+      pausedListeners = []
+      acceptResumeAt = nil
       // A connection that has not started (no handshake yet, or no byte in plaintext) has no
       // echo to finish, so it need not hold the shutdown up.
       for connection in connections.elements where !connection.hasStarted {
@@ -117,6 +126,7 @@ final class ServerLoop {
     var next = timers.nextDeadline
     if let drainDeadline { next = min(next ?? drainDeadline, drainDeadline) }
     if let trimDeadline { next = min(next ?? trimDeadline, trimDeadline) }
+    if let acceptResumeAt { next = min(next ?? acceptResumeAt, acceptResumeAt) }
     guard let next else { return -1 }
     return Int32(clamping: max(0, next - now + 1))
   }
@@ -146,7 +156,7 @@ final class ServerLoop {
       } catch  where error.isConnectionReset {
         continue
       } catch  where error.code == EMFILE || error.code == ENFILE {
-        shedConnection(on: listener, error)
+        if !shedConnection(on: listener) { pauseAccepting(listener, error) }
         return
       } catch  where error.code == EINVAL {
         // The server shut the listener down to stop accepting; stop watching it.
@@ -154,20 +164,51 @@ final class ServerLoop {
         listeners.removeAll { $0 == listener }
         return
       } catch {
-        logger.error("accept failed: \(error)")
+        // Out of memory or buffers: the listener stays readable, so waiting for epoll again
+        // would spin; stop accepting for a moment instead.
+        pauseAccepting(listener, error)
         return
       }
     }
   }
 
-  private func shedConnection(on listener: Int32, _ error: SocketError) {
-    logger.warning("out of file descriptors; refusing a connection: \(error)")
-    guard spareDescriptor >= 0 else { return }
+  /// Out of descriptors: frees the spare one to accept the waiting connection and refuse it,
+  /// rather than leave it queued. Returns false when there is no spare to do it with.
+  private func shedConnection(on listener: Int32) -> Bool {
+    guard spareDescriptor >= 0 else { return false }
     Glibc.close(spareDescriptor)
     if case .processed(let (socket, address))? = try? Socket.accept(listener: listener) {
       refuse(socket, peer: address)
     }
     spareDescriptor = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
+    return true
+  }
+
+  /// Takes `listener` out of epoll for 100 ms after an accept failure that would otherwise
+  /// repeat at once (level-triggered), and warns at most once a second.
+  private func pauseAccepting(_ listener: Int32, _ error: SocketError) {
+    if now - lastAcceptWarning >= 1000 {
+      lastAcceptWarning = now
+      logger.warning("accept failed; pausing new connections for 100 ms: \(error)")
+    }
+    epoll.remove(listener)
+    listeners.removeAll { $0 == listener }
+    pausedListeners.append(listener)
+    acceptResumeAt = now + 100
+  }
+
+  private func resumeAcceptingIfDue() {
+    guard let resumeAt = acceptResumeAt, now >= resumeAt else { return }
+    acceptResumeAt = nil
+    for listener in pausedListeners {
+      do {
+        try epoll.add(listener, [.readable, .exclusive], token: UInt64(listener))
+        listeners.append(listener)
+      } catch {
+        logger.error("cannot watch the listener again: \(error)")
+      }
+    }
+    pausedListeners = []
   }
 
   private func refuse(_ socket: Socket, peer: SocketAddress) {
@@ -191,12 +232,13 @@ final class ServerLoop {
       let tls = control.currentTLS
       let stream: any ByteStream =
         if let tls { try TLSStream(socket: socket, context: tls) } else { PlainStream(socket) }
+      generations &+= 1
       let connection = Connection(
-        stream: stream, peer: peer.description, tls: tls != nil, now: now)
+        stream: stream, peer: peer.description, tls: tls != nil, now: now, generation: generations)
       try epoll.add(connection.descriptor, .readable, token: UInt64(connection.descriptor))
       store(connection)
       timers.insert(
-        .init(deadline: now + limits.handshakeTimeout, kind: .handshake, connection: connection))
+        timer(.handshake, at: now + limits.handshakeTimeout, for: connection))
     } catch {
       control.releaseConnection()
       logger.warning("could not set up connection from \(peer): \(error)")
@@ -349,26 +391,30 @@ final class ServerLoop {
   private func startIdleTimer(_ connection: Connection) {
     guard limits.idleTimeout > 0 else { return }
     connection.hasIdleTimer = true
-    timers.insert(
-      .init(
-        deadline: connection.lastActivity + limits.idleTimeout, kind: .idle, connection: connection)
-    )
+    timers.insert(timer(.idle, at: connection.lastActivity + limits.idleTimeout, for: connection))
+  }
+
+  private func timer(
+    _ kind: DeadlineHeap.Kind, at deadline: Int64, for connection: Connection
+  ) -> DeadlineHeap.Entry {
+    .init(
+      deadline: deadline, kind: kind, descriptor: connection.descriptor,
+      generation: connection.generation)
   }
 
   private func expireTimers() {
     while let entry = timers.popDue(at: now) {
-      let connection = entry.connection
-      if connection.isClosed { continue }
+      // Gone (closed, perhaps with its descriptor reused): nothing to do.
+      guard let connection = connections[entry.descriptor],
+        connection.generation == entry.generation
+      else { continue }
       switch entry.kind {
       case .handshake:
-        // Plaintext has no handshake: the deadline is for the first byte.
-        let waiting =
-          connection.phase == .handshaking || (!connection.isTLS && connection.bytesIn == 0)
-        if waiting { close(connection, because: .handshakeTimeout) }
+        if !connection.hasStarted { close(connection, because: .handshakeTimeout) }
       case .idle:
         let deadline = connection.lastActivity + limits.idleTimeout
         if deadline > now {
-          timers.insert(.init(deadline: deadline, kind: .idle, connection: connection))
+          timers.insert(timer(.idle, at: deadline, for: connection))
         } else {
           // Over TLS, a close_notify first lets the client tell this from a truncation.
           _ = try? connection.stream.closeOutput()

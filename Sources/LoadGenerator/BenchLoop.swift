@@ -92,8 +92,9 @@ final class BenchLoop {
       let (socket, connected) = try Socket.startConnect(to: address)
       let connection = BenchConnection(slot: slot, socket: socket, startedAt: BenchClock.now())
       connection.session = session
-      store(connection)
+      // Registered before it is stored: a connection in the table is always one epoll watches.
       try epoll.add(connection.descriptor, .writable, token: UInt64(connection.descriptor))
+      store(connection)
       if connected { drive(connection) }
     } catch {
       addressIndex += 1

@@ -18,7 +18,11 @@ final class CallbackState: Sendable {
   let keyLog: KeyLogFile?
   let ocspResponse: [UInt8]?
 
-  init(_ configuration: TLSConfiguration, role: TLSContext.Role) throws(TLSError) {
+  /// `ticketKeys`: a ring to keep using (after a reload, so that tickets already issued stay
+  /// valid); nil makes a new one.
+  init(
+    _ configuration: TLSConfiguration, role: TLSContext.Role, ticketKeys existing: TicketKeyRing?
+  ) throws(TLSError) {
     var wire: [UInt8] = []
     for name in configuration.alpn {
       let bytes = Array(name.utf8)
@@ -31,9 +35,13 @@ final class CallbackState: Sendable {
     }
     alpnWire = wire
     alpnProtocols = configuration.alpn
-    ticketKeys =
-      role == .server && configuration.sessionTickets
-      ? TicketKeyRing(lifetimeSeconds: Int64(configuration.ticketLifetime)) : nil
+    let lifetime = Int64(configuration.ticketLifetime)
+    if role == .server && configuration.sessionTickets {
+      ticketKeys =
+        existing?.lifetimeSeconds == lifetime ? existing : TicketKeyRing(lifetimeSeconds: lifetime)
+    } else {
+      ticketKeys = nil
+    }
     keyLog = try configuration.keyLogFile.map { (path) throws(TLSError) in
       try KeyLogFile(path: path)
     }
@@ -46,7 +54,9 @@ final class CallbackState: Sendable {
   }
 
   /// Points `context` at this object and installs the callbacks the configuration needs.
-  func install(on context: OpaquePointer, role: TLSContext.Role) throws(TLSError) {
+  /// `primary`: the context of the main certificate (not an SNI one), the only one whose OCSP
+  /// response this is.
+  func install(on context: OpaquePointer, role: TLSContext.Role, primary: Bool) throws(TLSError) {
     _ = SSL_CTX_set_ex_data(context, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
     if keyLog != nil { SSL_CTX_set_keylog_callback(context, Self.logKeys) }
     switch role {
@@ -65,7 +75,7 @@ final class CallbackState: Sendable {
       }
       // Tickets are stateless; a server-side session cache would only grow with clients.
       _ = ctls_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
-      if ocspResponse != nil {
+      if ocspResponse != nil && primary {
         _ = ctls_CTX_set_stapled_ocsp_callback(context, Self.stapleResponse, nil)
       }
     }

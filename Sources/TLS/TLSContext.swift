@@ -26,23 +26,29 @@ public final class TLSContext: @unchecked Sendable {
   let callbacks: CallbackState
 
   /// Builds and checks a context. Every failure names the file or setting and OpenSSL's reason.
-  public convenience init(_ configuration: TLSConfiguration, role: Role) throws(TLSError) {
-    let callbacks = try CallbackState(configuration, role: role)
+  /// `previous`: the context this one replaces (a reload); its session-ticket keys are kept, so
+  /// that clients holding tickets still resume.
+  public convenience init(
+    _ configuration: TLSConfiguration, role: Role, replacing previous: TLSContext? = nil
+  ) throws(TLSError) {
+    let callbacks = try CallbackState(
+      configuration, role: role, ticketKeys: previous?.callbacks.ticketKeys)
     var named: [String: TLSContext] = [:]
     for identity in configuration.namedIdentities {
       named[identity.serverName.lowercased()] = try TLSContext(
         configuration, role: role,
         identity: (identity.certificateChainFile, identity.privateKeyFile),
-        callbacks: callbacks, named: [:])
+        callbacks: callbacks, named: [:], primary: false)
     }
     let identity = configuration.certificateChainFile.map { ($0, configuration.privateKeyFile) }
     try self.init(
-      configuration, role: role, identity: identity, callbacks: callbacks, named: named)
+      configuration, role: role, identity: identity, callbacks: callbacks, named: named,
+      primary: true)
   }
 
   private init(
     _ configuration: TLSConfiguration, role: Role, identity: (String, String?)?,
-    callbacks: CallbackState, named: [String: TLSContext]
+    callbacks: CallbackState, named: [String: TLSContext], primary: Bool
   ) throws(TLSError) {
     OpenSSLErrorQueue.clear()
     let method = role == .server ? TLS_server_method() : TLS_client_method()
@@ -62,7 +68,7 @@ public final class TLSContext: @unchecked Sendable {
       throw TLSError(.configuration, "configure server", reason: "a certificate is required")
     }
     try loadTrust()
-    try callbacks.install(on: context, role: role)
+    try callbacks.install(on: context, role: role, primary: primary)
     if role == .server && !named.isEmpty {
       ctls_CTX_set_servername_callback(
         context, TLSContext.selectByServerName, Unmanaged.passUnretained(self).toOpaque())

@@ -84,7 +84,7 @@ public final class TLSStream {
 
   /// Runs (or continues) the handshake.
   public func handshake() throws(TLSError) -> TLSResult<Void> {
-    OpenSSLErrorQueue.clear()
+    Self.clearErrors()
     let result = SSL_do_handshake(ssl)
     if result == 1 { return .done(()) }
     return try interpret(result, "TLS handshake", handshake: true)
@@ -92,7 +92,7 @@ public final class TLSStream {
 
   /// Reads decrypted bytes into `buffer` (at most one TLS record's worth).
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> TLSResult<Int> {
-    OpenSSLErrorQueue.clear()
+    Self.clearErrors()
     var count = 0
     let result = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
     if result == 1 { return .done(count) }
@@ -103,7 +103,7 @@ public final class TLSStream {
   /// `buffer` must not be empty.
   public func write(_ buffer: UnsafeRawBufferPointer) throws(TLSError) -> TLSResult<Int> {
     precondition(!buffer.isEmpty, "SSL_write with 0 bytes is undefined")
-    OpenSSLErrorQueue.clear()
+    Self.clearErrors()
     var count = 0
     let result = SSL_write_ex(ssl, buffer.baseAddress, buffer.count, &count)
     if result == 1 { return .done(count) }
@@ -127,7 +127,7 @@ public final class TLSStream {
   /// Sends close_notify. `.done(true)` once the peer's close_notify has also been received,
   /// `.done(false)` when ours is sent and theirs has not come yet (reads may go on: a half-close).
   public func shutdown() throws(TLSError) -> TLSResult<Bool> {
-    OpenSSLErrorQueue.clear()
+    Self.clearErrors()
     let result = SSL_shutdown(ssl)
     if result == 1 { return .done(true) }
     if result == 0 { return .done(false) }
@@ -146,6 +146,14 @@ public final class TLSStream {
     } catch {
       throw TLSError(.io, error.operation, reason: error.reason, code: error.code)
     }
+  }
+
+  /// Both error channels the next call may leave a result in: a stale errno would turn an
+  /// unclean EOF (SSL_ERROR_SYSCALL with errno 0) into a false "reset".
+  @inline(__always)
+  private static func clearErrors() {
+    OpenSSLErrorQueue.clear()
+    errno = 0
   }
 
   /// Turns a failed call's result into an outcome, right after the call on the same thread,

@@ -96,9 +96,12 @@ struct EchoClientCommand: ParsableCommand {
       throw ClientFailure(
         error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
     }
-    do {
-      // The socket is still blocking here, so the handshake either finishes or throws.
-      _ = try stream.handshake()
+    do throws(TLSError) {
+      // The socket is still blocking here, so the handshake finishes, throws, or meets a
+      // close_notify.
+      guard case .done = try stream.handshake() else {
+        throw TLSError(.handshake, "TLS handshake", reason: "the server closed the connection")
+      }
     } catch {
       let what =
         error.kind == .verification ? "certificate verification failed for" : "TLS handshake with"

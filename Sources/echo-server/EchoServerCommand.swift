@@ -146,7 +146,8 @@ struct EchoServerCommand: ParsableCommand {
     do { signals = try SignalWatcher() } catch { throw fail(error.description, code: 71) }
     signal(SIGPIPE, SIG_IGN)
 
-    let mode: ServerConfiguration.Mode = plaintext ? .plaintext : .tls(try loadTLS())
+    var tlsContext = plaintext ? nil : try loadTLS()
+    let mode: ServerConfiguration.Mode = tlsContext.map { .tls($0) } ?? .plaintext
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
     var limits = ServerConfiguration.Limits(
@@ -199,7 +200,7 @@ struct EchoServerCommand: ParsableCommand {
         logger.info(
           "second stop signal: closing every connection now", metadata: ["signal": "\(name)"])
         server.stop()
-      case .reload: reload(server, logger)
+      case .reload: tlsContext = reload(server, replacing: tlsContext, logger) ?? tlsContext
       case .report: logger.info("statistics", metadata: Self.metadata(server.statistics()))
       }
     }
@@ -242,19 +243,25 @@ struct EchoServerCommand: ParsableCommand {
   }
 
   /// SIGHUP: new handshakes get the files as they are now; a bad file keeps the old ones.
-  private func reload(_ server: EchoServer, _ logger: Logger) {
-    guard !plaintext else {
+  /// Returns the context now in service, or nil if nothing changed.
+  private func reload(
+    _ server: EchoServer, replacing current: TLSContext?, _ logger: Logger
+  ) -> TLSContext? {
+    guard let current else {
       logger.notice("SIGHUP ignored: plaintext mode has no certificate to reload")
-      return
+      return nil
     }
     do {
-      let context = try TLSContext(try tlsConfiguration(), role: .server)
+      // The ticket keys carry over, so clients holding tickets still resume after a reload.
+      let context = try TLSContext(try tlsConfiguration(), role: .server, replacing: current)
       server.replaceTLS(context)
       logger.info("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
+      return context
     } catch {
       logger.error(
         "certificate reload failed; still serving the previous certificate",
         metadata: ["error": "\(error)"])
+      return nil
     }
   }
 

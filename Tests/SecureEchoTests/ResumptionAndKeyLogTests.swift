@@ -32,6 +32,23 @@ struct ResumptionAndKeyLogTests {
     #expect(statistics.integer("handshakes_ok") == 2, "\(statistics.line)")
   }
 
+  @Test("a ticket issued before SIGHUP still resumes after the reload")
+  func resumptionAcrossReload() async throws {
+    let scratch = try TemporaryDirectory("resume-reload")
+    defer { scratch.remove() }
+    let server = try await ServerProcess.start(.tls)
+    defer { server.stop() }
+    let session = scratch.file("session.pem")
+    let first = try await runSClient(port: server.port, ["-tls1_3", "-sess_out", session.path])
+    #expect(first.echoed, "\(first.output)")
+    server.child.send(SIGHUP)
+    let reloaded = try await server.waitForLogLine(
+      containing: "certificate reloaded", until: Deadline(seconds: 10))
+    #expect(reloaded, "\(server.stderrText)")
+    let second = try await runSClient(port: server.port, ["-tls1_3", "-sess_in", session.path])
+    #expect(second.output.contains("Reused, TLSv1.3"), "not resumed after reload: \(second.output)")
+  }
+
   @Test("--no-tickets: every connection is a full handshake")
   func noTickets() async throws {
     let scratch = try TemporaryDirectory("no-tickets")
