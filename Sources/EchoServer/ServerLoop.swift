@@ -361,10 +361,8 @@ final class ServerLoop {
   }
 
   private func wait(_ connection: Connection, for interest: Epoll.Interest) {
-    guard connection.interest != interest else { return }
     do {
-      try epoll.modify(connection.descriptor, interest, token: UInt64(connection.descriptor))
-      connection.interest = interest
+      try epoll.change(connection.descriptor, &connection.interest, to: interest)
     } catch {
       close(connection, because: .error, detail: "epoll: \(error)")
     }

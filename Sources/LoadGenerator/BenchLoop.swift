@@ -264,10 +264,8 @@ final class BenchLoop {
   }
 
   private func wait(_ connection: BenchConnection, _ interest: Epoll.Interest) {
-    guard connection.interest != interest else { return }
     do {
-      try epoll.modify(connection.descriptor, interest, token: UInt64(connection.descriptor))
-      connection.interest = interest
+      try epoll.change(connection.descriptor, &connection.interest, to: interest)
     } catch {
       fail(connection, "\(error)")
     }

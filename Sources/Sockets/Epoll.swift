@@ -45,6 +45,17 @@ public final class Epoll {
     try control(EPOLL_CTL_MOD, fd, interest, token)
   }
 
+  /// Sets `fd`'s interest to `interest`, with `fd` as its token, unless `current` already
+  /// says so: loops keep the registered interest and change it without a syscall when it
+  /// has not changed.
+  public func change(
+    _ fd: Int32, _ current: inout Interest, to interest: Interest
+  ) throws(SocketError) {
+    guard current != interest else { return }
+    try modify(fd, interest, token: UInt64(fd))
+    current = interest
+  }
+
   public func remove(_ fd: Int32) {
     var event = epoll_event()
     _ = epoll_ctl(descriptor, EPOLL_CTL_DEL, fd, &event)
