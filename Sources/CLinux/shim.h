@@ -19,4 +19,11 @@
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 extern int pthread_setname_np(pthread_t thread, const char *name);
 
+// splice(2) and pipe2(2) are declared only under _GNU_SOURCE as well.
+extern ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
+                      unsigned int flags);
+extern int pipe2(int fds[2], int flags);
+static inline unsigned int clinux_SPLICE_F_MOVE(void) { return 1; }
+static inline unsigned int clinux_SPLICE_F_NONBLOCK(void) { return 2; }
+
 #endif

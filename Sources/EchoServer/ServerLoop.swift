@@ -39,6 +39,8 @@ final class ServerLoop {
   private var lastAcceptWarning = Int64.min / 2
   /// Numbers connections for the timers (see `DeadlineHeap`).
   private var generations: UInt64 = 0
+  /// Plaintext: the pipe for zero-copy echo (splice); nil to echo through `buffer` instead.
+  private let splicePipe: SplicePipe?
   /// Read scratch space shared by every connection: a read is written back at once, so only
   /// bytes the socket did not take are copied out (into `Connection.pending`).
   private let buffer: UnsafeMutableRawBufferPointer
@@ -59,6 +61,8 @@ final class ServerLoop {
     self.logger = logger
     self.logger[metadataKey: "loop"] = "\(index)"
     self.buffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
+    self.splicePipe =
+      control.currentTLS == nil && getenv("SECUREECHO_NO_SPLICE") == nil ? try? SplicePipe() : nil
     self.spareDescriptor = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
     for listener in listeners {
       try epoll.add(listener, [.readable, .exclusive], token: UInt64(listener))
@@ -278,16 +282,21 @@ final class ServerLoop {
           }
           guard budget > 0 else { return schedule(connection) }
           budget -= 1
-          switch try connection.stream.read(into: buffer) {
-          case .done(let count):
-            connection.bytesIn += count
-            connection.lastActivity = now
-            statistics.bytesIn.add(count)
-            if !connection.isTLS && !connection.hasIdleTimer { startIdleTimer(connection) }
-            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-            if let interest = try echo(bytes, on: connection) {
-              return wait(connection, for: interest)
+          let step: StreamStep
+          if let splicePipe, !connection.isTLS {
+            step = try spliceEcho(connection, through: splicePipe)
+          } else {
+            step = try connection.stream.read(into: buffer)
+            if case .done(let count) = step {
+              received(count, on: connection)
+              let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+              if let interest = try echo(bytes, on: connection) {
+                return wait(connection, for: interest)
+              }
             }
+          }
+          switch step {
+          case .done: continue
           case .wantRead: return wait(connection, for: .readable)
           case .wantWrite: return wait(connection, for: .writable)
           case .closed: connection.phase = .draining
@@ -298,6 +307,46 @@ final class ServerLoop {
       let (reason, detail) = classify(error, during: connection.phase)
       close(connection, because: reason, detail: detail)
     }
+  }
+
+  private func received(_ count: Int, on connection: Connection) {
+    connection.bytesIn += count
+    connection.lastActivity = now
+    statistics.bytesIn.add(count)
+    if !connection.isTLS && !connection.hasIdleTimer { startIdleTimer(connection) }
+  }
+
+  /// Plaintext echo without copying through user memory: socket to the loop's pipe to socket
+  /// (splice). Bytes the socket does not take at once are read out of the pipe into the
+  /// connection's pending buffer, so the pipe is empty again for the next connection.
+  /// Returns `.done` after moving bytes, `.wantWrite` when some are left pending.
+  private func spliceEcho(_ connection: Connection, through pipe: SplicePipe) throws -> StreamStep {
+    let socket = connection.stream.socket
+    let count: Int
+    switch try pipe.fill(from: socket, count: Self.bufferSize) {
+    case .wouldBlock: return .wantRead
+    case .processed(0): return .closed
+    case .processed(let filled): count = filled
+    }
+    received(count, on: connection)
+    var moved = 0
+    do {
+      while moved < count,
+        case .processed(let sent) = try pipe.drain(to: socket, count: count - moved)
+      {
+        moved += sent
+        wrote(sent, on: connection)
+      }
+    } catch {
+      // The pipe is shared: what this connection left in it must not reach the next one.
+      _ = try? pipe.read(into: buffer)
+      throw error
+    }
+    guard moved < count else { return .done(count) }
+    let rest = try pipe.read(
+      into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(count - moved)]))
+    connection.keepPending(UnsafeRawBufferPointer(rebasing: buffer[..<rest]))
+    return .wantWrite
   }
 
   private func handshakeCompleted(_ connection: Connection) {
