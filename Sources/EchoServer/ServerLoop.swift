@@ -95,7 +95,7 @@ final class ServerLoop {
         return
       }
       now = monotonicMilliseconds()
-      for index in 0..<ready { handle(epoll.event(at: index)) }
+      for index in 0..<ready { handle(Int32(truncatingIfNeeded: epoll.token(at: index))) }
       runScheduled()
       expireTimers()
       resumeAcceptingIfDue()
@@ -135,8 +135,7 @@ final class ServerLoop {
     return Int32(clamping: max(0, next - now + 1))
   }
 
-  private func handle(_ event: Epoll.Event) {
-    let fd = Int32(truncatingIfNeeded: event.token)
+  private func handle(_ fd: Int32) {
     if fd == wakeup.descriptor {
       wakeup.drain()
     } else if listeners.contains(fd) {

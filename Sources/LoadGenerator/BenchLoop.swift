@@ -73,7 +73,7 @@ final class BenchLoop {
       return
     }
     for index in 0..<count {
-      let fd = Int32(truncatingIfNeeded: epoll.event(at: index).token)
+      let fd = Int32(truncatingIfNeeded: epoll.token(at: index))
       if let connection = connections[fd] { drive(connection) }
     }
     let batch = scheduled

@@ -21,15 +21,6 @@ public final class Epoll {
     public static let exclusive = Interest(rawValue: EPOLLEXCLUSIVE.rawValue)
   }
 
-  /// One readiness report: the token given at registration and what happened.
-  public struct Event {
-    public var token: UInt64
-    public var readable: Bool
-    public var writable: Bool
-    /// The peer hung up or the socket has an error; a read or write will tell which.
-    public var hangup: Bool
-  }
-
   public init(capacity: Int = 256) throws(SocketError) {
     descriptor = try syscall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
     events = Array(repeating: epoll_event(), count: capacity)
@@ -71,7 +62,7 @@ public final class Epoll {
   }
 
   /// Waits up to `timeoutMilliseconds` (-1: forever) and returns how many descriptors are
-  /// ready; read each with `event(at:)`. An interrupted wait returns 0.
+  /// ready; read each with `token(at:)`. An interrupted wait returns 0.
   public func wait(timeoutMilliseconds: Int32) throws(SocketError) -> Int {
     let count = events.withUnsafeMutableBufferPointer { buffer in
       epoll_wait(descriptor, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
@@ -83,16 +74,13 @@ public final class Epoll {
     return Int(count)
   }
 
-  /// The `index`th readiness report of the last `wait`.
-  public func event(at index: Int) -> Event {
-    let raw = events[index]
-    let flags = raw.events
-    return Event(
-      token: raw.data.u64,
-      readable: flags & EPOLLIN.rawValue != 0,
-      writable: flags & EPOLLOUT.rawValue != 0,
-      hangup: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0)
+  /// The token of the `index`th ready descriptor of the last `wait`. Which readiness it was
+  /// is not passed on: the loops answer any event by reading and writing until they would
+  /// block, which also surfaces a hang-up or an error.
+  public func token(at index: Int) -> UInt64 {
+    events[index].data.u64
   }
+
 }
 
 /// An eventfd: lets another thread (or the signal watcher) wake an event loop.

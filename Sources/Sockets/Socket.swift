@@ -200,23 +200,12 @@ public final class Socket {
 
   /// The address this socket is bound to; for a listener on port 0, it holds the real port.
   public func localAddress() throws(SocketError) -> SocketAddress {
-    try address("getsockname", getsockname)
-  }
-
-  public func peerAddress() throws(SocketError) -> SocketAddress {
-    try address("getpeername", getpeername)
-  }
-
-  private func address(
-    _ operation: String,
-    _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
-  ) throws(SocketError) -> SocketAddress {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
     try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SocketError) in
       try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         (address) throws(SocketError) in
-        _ = try syscall(operation) { call(descriptor, address, &length) }
+        _ = try syscall("getsockname") { getsockname(descriptor, address, &length) }
       }
     }
     return SocketAddress(storage: storage, length: length)

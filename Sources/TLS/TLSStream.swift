@@ -110,20 +110,6 @@ public final class TLSStream {
     return try interpret(result, "TLS write", handshake: false)
   }
 
-  /// Writes all of `buffer` on a blocking socket.
-  public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(TLSError) {
-    var offset = 0
-    while offset < buffer.count {
-      let result: TLSResult<Int> = try write(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
-      switch result {
-      case .done(let count): offset += count
-      case .wantRead: try wait(writable: false)
-      case .wantWrite: try wait(writable: true)
-      case .closed: throw TLSError(.io, "TLS write", reason: "the peer closed the connection")
-      }
-    }
-  }
-
   /// Sends close_notify. `.done(true)` once the peer's close_notify has also been received,
   /// `.done(false)` when ours is sent and theirs has not come yet (reads may go on: a half-close).
   public func shutdown() throws(TLSError) -> TLSResult<Bool> {
@@ -136,15 +122,6 @@ public final class TLSStream {
     case .wantRead: return .wantRead
     case .wantWrite: return .wantWrite
     case .closed, .done: return .done(true)
-    }
-  }
-
-  /// Blocks until the socket is ready, for blocking callers of a non-blocking stream.
-  public func wait(writable: Bool) throws(TLSError) {
-    do {
-      try socket.waitUntil(writable: writable)
-    } catch {
-      throw TLSError(.io, error.operation, reason: error.reason, code: error.code)
     }
   }
 

@@ -64,23 +64,12 @@ extension Socket {
 
   /// Reads until the peer closes, returning what came and how the connection ended.
   func receiveUntilClosed() throws -> (data: Data, end: ConnectionEnd) {
-    var received = Data()
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-      let result: IOResult<Int>
-      do {
-        result = try buffer.withUnsafeMutableBytes { try read(into: $0) }
-      } catch let error as SocketError where error.isConnectionReset {
-        return (received, .reset)
-      }
-      switch result {
-      case .processed(0): return (received, .eof)
-      case .processed(let n): received.append(contentsOf: buffer[0..<n])
-      case .wouldBlock:
-        throw TestFailure("the connection stayed open for \(ioTimeoutSeconds) s without closing")
-      }
+    guard let ended = try awaitEnd(withinMilliseconds: Int32(ioTimeoutSeconds * 1000)) else {
+      throw TestFailure("the connection stayed open for \(ioTimeoutSeconds) s without closing")
     }
+    return ended
   }
+
 }
 
 /// A blocking TLS client connection made with the project's own TLS library.
@@ -115,7 +104,7 @@ final class TLSClient {
   }
 
   func send(_ data: Data) throws {
-    try data.withUnsafeBytes { try stream.writeAll($0) }
+    try data.withUnsafeBytes { try stream.sendAll($0) }
   }
 
   func receive(exactly count: Int) throws -> Data {
