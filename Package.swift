@@ -23,30 +23,35 @@ let package = Package(
     .systemLibrary(name: "CLinux"),
     .target(name: "Sockets", dependencies: ["CLinux"]),
     .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
+    // What the service modes send and expect, as pure values: patterns, line reversal, the sink
+    // report. Shared by the server and the load generator, testable without sockets.
+    .target(name: "StreamServices"),
     // The load generator behind `echo-client bench`: event loops like the server's.
     .target(
       name: "LoadGenerator",
       dependencies: [
-        "Sockets", "TLS", .product(name: "Histogram", package: "hdrhistogram-swift"),
+        "Sockets", "TLS", "StreamServices",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]
     ),
     .target(
       name: "CommandLineSupport",
       dependencies: [
-        "Sockets", "TLS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Sockets", "TLS", "StreamServices",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .target(
       name: "EchoServer",
       dependencies: [
-        "Sockets", "TLS", "CLinux",
+        "Sockets", "TLS", "CLinux", "StreamServices",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .executableTarget(
       name: "echo-server",
       dependencies: [
-        "EchoServer", "Sockets", "TLS", "CommandLineSupport",
+        "EchoServer", "Sockets", "TLS", "CommandLineSupport", "StreamServices",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -54,13 +59,13 @@ let package = Package(
     .executableTarget(
       name: "echo-client",
       dependencies: [
-        "Sockets", "TLS", "CLinux", "CommandLineSupport", "LoadGenerator",
+        "Sockets", "TLS", "CLinux", "CommandLineSupport", "LoadGenerator", "StreamServices",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(
       name: "SecureEchoTests",
-      dependencies: ["Sockets", "TLS"]
+      dependencies: ["Sockets", "TLS", "CTLS", "EchoServer", "StreamServices", "LoadGenerator"]
     ),
   ],
   swiftLanguageModes: [.v6]

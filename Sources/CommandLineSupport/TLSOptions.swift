@@ -1,10 +1,6 @@
 import ArgumentParser
 import TLS
 
-extension TLSConfiguration.Profile: ExpressibleByArgument {}
-extension TLSConfiguration.Version: ExpressibleByArgument {}
-extension TLSConfiguration.ClientVerification: ExpressibleByArgument {}
-
 /// The TLS options both executables take: protocol profile, versions, ciphers, groups, ALPN and
 /// key logging.
 public struct TLSOptions: ParsableArguments {

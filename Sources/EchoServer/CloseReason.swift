@@ -9,9 +9,14 @@ public enum CloseReason: Int, CaseIterable, Sendable {
   case handshakeFailed
   case handshakeTimeout
   case idleTimeout
+  /// The service finished by itself: `source` sent its bytes, `sink` answered.
+  case completed
   case refusedAtLimit
+  /// Accepted and closed at once because the process had no descriptor left to serve it with.
+  case refusedNoDescriptors
   case shutdown
-  /// Anything else (a TLS protocol error after the handshake, an epoll failure).
+  /// Anything else (a TLS protocol error after the handshake, a failed set-up, an epoll
+  /// failure).
   case error
 
   public var name: String {
@@ -22,7 +27,9 @@ public enum CloseReason: Int, CaseIterable, Sendable {
     case .handshakeFailed: "handshake_failed"
     case .handshakeTimeout: "handshake_timeout"
     case .idleTimeout: "idle_timeout"
+    case .completed: "completed"
     case .refusedAtLimit: "refused_at_limit"
+    case .refusedNoDescriptors: "refused_no_descriptors"
     case .shutdown: "shutdown"
     case .error: "error"
     }

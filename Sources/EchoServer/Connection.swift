@@ -1,71 +1,187 @@
 import Sockets
 import TLS
 
-/// One client connection, owned by exactly one event loop. It owns its stream (and through it
-/// the socket and any `SSL`); closing the connection closes them.
-final class Connection {
-  enum Phase {
-    /// TLS handshake under way (plaintext connections skip it).
-    case handshaking
-    /// Echoing: read, write back, repeat.
-    case echoing
-    /// The peer has finished sending: write back what is pending, then end our side.
-    case draining
-  }
+/// What the loop must do with a connection after stepping it.
+enum Next: Equatable {
+  /// Register this interest and wait for it.
+  case wait(Epoll.Interest)
+  /// It has work left but used its turn: run it again before the loop waits.
+  case runAgain
+  /// Close it now, for this reason.
+  case close(CloseReason, detail: String?)
+}
 
-  let stream: any ByteStream
+/// One client connection, owned by exactly one event loop: the stage it is in and its channel
+/// (transport, pending output, counters). Stepping it runs the current stage, moving on to the
+/// next stage when one is done, until the connection must wait, has used its turn, or is over.
+///
+/// It never touches the loop's structures (epoll, table, timers): it says what it needs in a
+/// `Next`, and the loop does it. Its timer is one entry in the loop's `DeadlineHeap`.
+final class Connection: DeadlineHeapElement {
   let peer: String
   let descriptor: Int32
-  var phase: Phase
-  /// Echo bytes the socket did not take yet. Empty almost always: only a connection whose
-  /// peer reads slower than it writes keeps bytes here, and it reads nothing more until they
-  /// are written (backpressure), so this never exceeds one read's worth.
-  var pending: [UInt8] = []
-  var pendingOffset = 0
+  /// Monotonic milliseconds when accepted.
+  let openedAt: Int64
+  private(set) var stage: Stage
+  private(set) var channel: Channel
   /// The epoll interest currently registered, so that unchanged interest costs no syscall.
   var interest: Epoll.Interest = .readable
-  /// Set while queued to run again without waiting for epoll (its read budget ran out).
+  /// Set while queued to run again without waiting for epoll.
   var isScheduled = false
-  var isClosed = false
-  /// Whether an idle-timeout entry for this connection is in the loop's deadline heap.
-  var hasIdleTimer = false
-  var bytesIn = 0
-  var bytesOut = 0
-  let isTLS: Bool
-  /// Monotonic milliseconds: when accepted, and when bytes last moved.
-  let openedAt: Int64
-  var lastActivity: Int64
+  /// Set when the stage changed, so the loop moves the timer (a deadline that follows
+  /// activity is re-armed lazily, when it comes due, never per read).
+  private(set) var timerNeedsUpdate = true
+  /// Whether the TLS handshake finished (plaintext: always).
+  private(set) var handshakeDone: Bool
 
-  /// Unique within the loop: timers find their connection by descriptor and generation.
-  let generation: UInt64
+  var heapDeadline: Int64 = 0
+  var heapIndex = -1
 
-  init(stream: any ByteStream, peer: String, tls: Bool, now: Int64, generation: UInt64) {
-    self.stream = stream
+  init(
+    transport: Transport, peer: String, service: ServiceConfiguration, loop: LoopContext
+  ) {
     self.peer = peer
-    self.descriptor = stream.socket.descriptor
-    self.isTLS = tls
-    self.phase = tls ? .handshaking : .echoing
-    self.openedAt = now
-    self.lastActivity = now
-    self.generation = generation
+    self.descriptor = transport.socket.descriptor
+    self.openedAt = loop.now
+    self.channel = Channel(transport, now: loop.now)
+    self.handshakeDone = !transport.isTLS
+    self.serviceName = service.mode.rawValue
+    self.stage =
+      transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
   }
 
-  var hasPending: Bool { pendingOffset < pending.count }
-
-  /// Whether the client has begun: TLS handshake done, or (plaintext, which has no handshake)
-  /// a first byte received.
-  var hasStarted: Bool { isTLS ? phase != .handshaking : bytesIn > 0 }
-
-  /// Keeps the part of `bytes` the socket did not take, to write when it becomes writable.
-  func keepPending(_ bytes: UnsafeRawBufferPointer) {
-    pending.removeAll(keepingCapacity: false)
-    pending.append(contentsOf: bytes)
-    pendingOffset = 0
+  var transport: Transport { channel.transport }
+  var isClosed: Bool {
+    if case .closed = stage { true } else { false }
   }
 
+  /// Whether the client has begun: TLS handshake done; plaintext (which has no handshake) a
+  /// byte moved either way. Before that, the handshake timeout applies and a drain closes it.
+  var hasStarted: Bool {
+    transport.isTLS ? handshakeDone : channel.bytesIn > 0 || channel.bytesOut > 0
+  }
+
+  /// The service this connection runs (`--mode`), for its log line.
+  let serviceName: String
+
+  // MARK: Stepping
+
+  /// Runs the connection as far as it goes without waiting.
+  func step(_ loop: LoopContext) -> Next {
+    do throws(TransportError) {
+      while true {
+        switch stage {
+        case .handshake:
+          switch try transport.handshake() {
+          case .done: enterService(loop)
+          case .wantRead: return .wait(.readable)
+          case .wantWrite: return .wait(.writable)
+          case .closed: return .close(.clientClosed, detail: "close_notify during the handshake")
+          }
+        case .service(var service):
+          let outcome = try service.step(&channel, loop)
+          stage = .service(service)
+          switch outcome {
+          case .wait(let interest): return .wait(interest)
+          case .runAgain: return .runAgain
+          case .finished(let reason, let peerClosed):
+            enter(.closing(Closing(reason, peerClosed: peerClosed)))
+          }
+        case .closing(var closing):
+          let outcome = try closing.step(&channel, loop)
+          stage = .closing(closing)
+          switch outcome {
+          case .wait(let interest): return .wait(interest)
+          case .runAgain: return .runAgain
+          case .done: return .close(closing.reason, detail: nil)
+          }
+        case .closed:
+          preconditionFailure("a closed connection was stepped")
+        }
+      }
+    } catch {
+      let (reason, detail) = classify(error)
+      return .close(reason, detail: detail)
+    }
+  }
+
+  private func enterService(_ loop: LoopContext) {
+    handshakeDone = true
+    loop.statistics.handshakesOK.add(1)
+    if transport.tlsStream?.isResumed == true { loop.statistics.handshakesResumed.add(1) }
+    loop.freedMemory = true
+    enter(.service(Service(loop.service, transport: transport, loop: loop)))
+  }
+
+  private func enter(_ next: Stage) {
+    stage = next
+    timerNeedsUpdate = true
+  }
+
+  private func classify(_ error: TransportError) -> (CloseReason, String) {
+    let handshaking = !handshakeDone
+    switch error {
+    case .tls(let error) where error.kind == .uncleanEOF:
+      return (handshaking ? .handshakeFailed : .uncleanClose, error.reason)
+    case .tls(let error) where error.kind == .io: return (.reset, error.reason)
+    case .tls(let error) where handshaking: return (.handshakeFailed, error.reason)
+    case .socket(let error) where error.isConnectionReset: return (.reset, error.reason)
+    default: return (.error, error.description)
+    }
+  }
+
+  // MARK: Timer
+
+  /// When the loop should look at this connection's timer next: the handshake deadline, the
+  /// idle deadline as of the last activity, or the end of the linger while closing.
+  func nextDeadline(_ limits: ServerConfiguration.Limits) -> Int64? {
+    timerNeedsUpdate = false
+    switch stage {
+    case .handshake: return openedAt + limits.handshakeTimeout
+    case .service where !hasStarted: return openedAt + limits.handshakeTimeout
+    case .service: return limits.idleTimeout > 0 ? channel.lastActivity + limits.idleTimeout : nil
+    case .closing: return channel.lastActivity + limits.closeLinger
+    case .closed: return nil
+    }
+  }
+
+  /// The timer came due: what to do now, or nil when activity since moved the deadline (the
+  /// loop re-arms it at `nextDeadline`).
+  func deadlinePassed(_ loop: LoopContext) -> Next? {
+    let limits = loop.limits
+    switch stage {
+    case .handshake:
+      return loop.now >= openedAt + limits.handshakeTimeout
+        ? .close(.handshakeTimeout, detail: nil) : nil
+    case .service where !hasStarted:
+      return loop.now >= openedAt + limits.handshakeTimeout
+        ? .close(.handshakeTimeout, detail: nil) : nil
+    case .service:
+      guard limits.idleTimeout > 0, loop.now >= channel.lastActivity + limits.idleTimeout else {
+        return nil
+      }
+      // Over TLS, a close_notify first lets the client tell this from a truncation.
+      _ = try? transport.closeOutput()
+      return .close(.idleTimeout, detail: nil)
+    case .closing(let closing):
+      guard loop.now >= channel.lastActivity + limits.closeLinger else { return nil }
+      return closing.outputClosed
+        ? .close(closing.reason, detail: "the client did not close within the linger time")
+        : .close(.idleTimeout, detail: "the client stopped reading while the server closed")
+    case .closed: return nil
+    }
+  }
+
+  // MARK: Closing
+
+  /// Frees the `SSL` and closes the descriptor. Only the loop calls this, once, after taking the
+  /// connection out of epoll, its table and its timers.
   func close() {
-    guard !isClosed else { return }
-    isClosed = true
-    stream.socket.close()
+    precondition(!isClosed, "a connection closed twice")
+    stage = .closed
+    channel.transport.close()
   }
+
+  var bytesIn: Int { channel.bytesIn }
+  var bytesOut: Int { channel.bytesOut }
 }

@@ -1,50 +1,72 @@
-/// A loop's timers: a binary min-heap of (deadline, connection), O(log n) per insert and per
-/// expiry, with no periodic scan of connections. An entry names its connection by descriptor
-/// and generation rather than holding it, so that a closed connection's memory (its `SSL`,
-/// its buffers) is freed at once, not when a timer it no longer needs comes due.
-///
-/// Entries are never removed early: activity only updates `Connection.lastActivity`, and an
-/// entry that comes due for a connection that has closed or moved on is dropped or re-armed
-/// then. So a busy connection costs one heap operation per idle period, not one per read.
-struct DeadlineHeap {
-  enum Kind {
-    case handshake, idle
+/// What a `DeadlineHeap` holds: an object that knows its deadline and its place in the heap,
+/// so that it can be moved or taken out in O(log n) when its deadline changes or it closes.
+protocol DeadlineHeapElement: AnyObject {
+  /// Milliseconds on the monotonic clock; set by the heap.
+  var heapDeadline: Int64 { get set }
+  /// Position in the heap, or -1 when not in it; maintained by the heap alone.
+  var heapIndex: Int { get set }
+}
+
+/// A loop's timers: a binary min-heap of elements by deadline, O(log n) per insert, move,
+/// removal and expiry, with no periodic scan. Each element is in it at most once, and leaves
+/// it when it closes, so the heap holds exactly the connections that are open.
+struct DeadlineHeap<Element: DeadlineHeapElement> {
+  private var elements: [Element] = []
+
+  var count: Int { elements.count }
+  var isEmpty: Bool { elements.isEmpty }
+  var nextDeadline: Int64? { elements.first?.heapDeadline }
+
+  /// Puts `element` in the heap due at `deadline`, or moves it there if it already is; nil
+  /// takes it out.
+  mutating func schedule(_ element: Element, at deadline: Int64?) {
+    guard let deadline else { return remove(element) }
+    if element.heapIndex < 0 {
+      element.heapDeadline = deadline
+      element.heapIndex = elements.count
+      elements.append(element)
+      siftUp(from: element.heapIndex)
+    } else {
+      let earlier = deadline < element.heapDeadline
+      element.heapDeadline = deadline
+      if earlier { siftUp(from: element.heapIndex) } else { siftDown(from: element.heapIndex) }
+    }
   }
 
-  struct Entry {
-    var deadline: Int64
-    var kind: Kind
-    var descriptor: Int32
-    /// Tells this connection from a later one that reuses the descriptor.
-    var generation: UInt64
+  /// Takes `element` out; nothing happens if it is not in the heap.
+  mutating func remove(_ element: Element) {
+    let index = element.heapIndex
+    guard index >= 0 else { return }
+    precondition(elements[index] === element, "an element of another heap")
+    let last = elements.removeLast()
+    element.heapIndex = -1
+    guard index < elements.count else { return }
+    elements[index] = last
+    last.heapIndex = index
+    siftDown(from: index)
+    siftUp(from: last.heapIndex)
   }
 
-  private var entries: [Entry] = []
+  /// Removes and returns the element due first, if it is due at `now`.
+  mutating func popDue(at now: Int64) -> Element? {
+    guard let first = elements.first, first.heapDeadline <= now else { return nil }
+    remove(first)
+    return first
+  }
 
-  var isEmpty: Bool { entries.isEmpty }
-  var count: Int { entries.count }
-  var nextDeadline: Int64? { entries.first?.deadline }
+  mutating func removeAll() {
+    for element in elements { element.heapIndex = -1 }
+    elements.removeAll()
+  }
 
-  mutating func insert(_ entry: Entry) {
-    entries.append(entry)
-    var child = entries.count - 1
+  private mutating func siftUp(from start: Int) {
+    var child = start
     while child > 0 {
       let parent = (child - 1) / 2
-      guard entries[child].deadline < entries[parent].deadline else { break }
-      entries.swapAt(child, parent)
+      guard elements[child].heapDeadline < elements[parent].heapDeadline else { return }
+      swapAt(child, parent)
       child = parent
     }
-  }
-
-  /// Removes and returns the earliest entry if it is due at `now`.
-  mutating func popDue(at now: Int64) -> Entry? {
-    guard let first = entries.first, first.deadline <= now else { return nil }
-    let last = entries.removeLast()
-    if !entries.isEmpty {
-      entries[0] = last
-      siftDown(from: 0)
-    }
-    return first
   }
 
   private mutating func siftDown(from start: Int) {
@@ -53,17 +75,21 @@ struct DeadlineHeap {
       let left = 2 * parent + 1
       let right = left + 1
       var smallest = parent
-      if left < entries.count && entries[left].deadline < entries[smallest].deadline {
+      if left < elements.count && elements[left].heapDeadline < elements[smallest].heapDeadline {
         smallest = left
       }
-      if right < entries.count && entries[right].deadline < entries[smallest].deadline {
+      if right < elements.count && elements[right].heapDeadline < elements[smallest].heapDeadline {
         smallest = right
       }
       if smallest == parent { return }
-      entries.swapAt(parent, smallest)
+      swapAt(parent, smallest)
       parent = smallest
     }
   }
 
-  mutating func removeAll() { entries.removeAll() }
+  private mutating func swapAt(_ a: Int, _ b: Int) {
+    elements.swapAt(a, b)
+    elements[a].heapIndex = a
+    elements[b].heapIndex = b
+  }
 }

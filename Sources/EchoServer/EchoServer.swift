@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Int64 = 300_000
     /// How long open connections may go on after SIGINT/SIGTERM.
     public var drainTimeout: Int64 = 10_000
+    /// How long a closing connection may go without traffic (flushing its last bytes, or
+    /// waiting for the peer's end after ours) before it is closed anyway.
+    public var closeLinger: Int64 = 10_000
 
     public init(maxConnections: Int) { self.maxConnections = maxConnections }
   }
@@ -35,6 +38,8 @@ public struct ServerConfiguration: Sendable {
   /// 0: the kernel picks a free port (the same one for every address of `host`).
   public var port: UInt16
   public var mode: Mode
+  /// What the server does with each connection's data.
+  public var service = ServiceConfiguration()
   /// Event loops, each a thread. The number of threads stays this whatever the number of clients.
   public var threads: Int
   public var limits: Limits
@@ -99,7 +104,7 @@ public final class EchoServer: Sendable {
         wakeup = try EventFD()
         loop = try ServerLoop(
           index: index, listeners: descriptors, wakeup: wakeup, control: control,
-          limits: configuration.limits, logger: logger)
+          configuration: configuration, logger: logger)
       } catch {
         abandon(loops)
         throw ServerError.startup("set up event loop", "\(error)")

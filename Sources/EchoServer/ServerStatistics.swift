@@ -10,14 +10,18 @@ final class Counter: Sendable {
     value.store(value.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
   }
 
+  /// A gauge: the owning loop's thread replaces the value.
+  func set(_ amount: Int) { value.store(amount, ordering: .relaxed) }
+
   var current: Int { value.load(ordering: .relaxed) }
 }
 
 /// One loop's counters, summed with the other loops' on demand.
 final class LoopStatistics: Sendable {
   let accepted = Counter()
-  let refused = Counter()
   let active = Counter()
+  /// Entries in the loop's deadline heap: one per open connection at most.
+  let timers = Counter()
   let handshakesOK = Counter()
   let handshakesFailed = Counter()
   let handshakesResumed = Counter()
@@ -29,7 +33,7 @@ final class LoopStatistics: Sendable {
 
   func snapshot() -> ServerStatistics {
     ServerStatistics(
-      accepted: accepted.current, refused: refused.current, active: active.current,
+      accepted: accepted.current, active: active.current, timers: timers.current,
       handshakesOK: handshakesOK.current, handshakesFailed: handshakesFailed.current,
       handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
@@ -40,8 +44,9 @@ final class LoopStatistics: Sendable {
 /// The server's counters, summed over its loops when asked for.
 public struct ServerStatistics: Sendable, Equatable {
   public var accepted = 0
-  public var refused = 0
   public var active = 0
+  /// Timer entries held, summed over the loops.
+  public var timers = 0
   public var handshakesOK = 0
   public var handshakesFailed = 0
   /// Of `handshakesOK`, those that resumed a session instead of a full handshake.
@@ -54,8 +59,8 @@ public struct ServerStatistics: Sendable, Equatable {
   public static func + (lhs: Self, rhs: Self) -> Self {
     var sum = lhs
     sum.accepted += rhs.accepted
-    sum.refused += rhs.refused
     sum.active += rhs.active
+    sum.timers += rhs.timers
     sum.handshakesOK += rhs.handshakesOK
     sum.handshakesFailed += rhs.handshakesFailed
     sum.handshakesResumed += rhs.handshakesResumed
@@ -67,10 +72,16 @@ public struct ServerStatistics: Sendable, Equatable {
 
   public func closes(_ reason: CloseReason) -> Int { closes[reason.rawValue] }
 
+  /// Connections accepted and closed at once, whatever the reason.
+  public var refused: Int { closes(.refusedAtLimit) + closes(.refusedNoDescriptors) }
+
+  /// Every connection accepted has been closed for exactly one reason, or is still open.
+  public var isBalanced: Bool { accepted == closes.reduce(0, +) + active }
+
   /// The counters as log metadata: one summary line.
   public var fields: [String: Int] {
     var fields = [
-      "accepted": accepted, "refused": refused, "active": active,
+      "accepted": accepted, "refused": refused, "active": active, "timers": timers,
       "handshakes_ok": handshakesOK, "handshakes_failed": handshakesFailed,
       "handshakes_resumed": handshakesResumed,
       "bytes_in": bytesIn, "bytes_out": bytesOut,

@@ -1,18 +1,22 @@
 import Sockets
+import StreamServices
 import TLS
 
 /// One load connection (or, in handshakes mode, one slot that reconnects), owned by one loop.
 final class BenchConnection {
   enum Phase {
     case connecting, handshaking, exchanging, held
+    /// Sink mode after the run: our side is closed, the server's report is awaited.
+    case awaitingReport
   }
 
   let slot: Int
   /// Shifts this connection's place in the pattern, so that connections send different bytes
   /// and a byte delivered to the wrong connection is caught.
   let seed: Int
-  var socket: Socket
-  var stream: (any ByteStream)?
+  let socket: Socket
+  /// Set once connected.
+  var transport: Transport?
   var phase: Phase = .connecting
   var interest: Epoll.Interest = .writable
   /// Queued to run again before the next wait (its turn ran out).
@@ -24,13 +28,41 @@ final class BenchConnection {
   var startedAt: UInt64 = 0
   /// Handshakes mode with --resume: the session of this slot's previous connection.
   var session: TLSSession?
+  /// Sink mode: the start of the server's answer.
+  var report: [UInt8] = []
 
   init(slot: Int, socket: Socket, startedAt: UInt64) {
     self.slot = slot
-    self.seed = (slot &* 7919) % Pattern.period
+    self.seed = SourcePattern.seed(slot: slot)
     self.socket = socket
     self.startedAt = startedAt
   }
 
   var descriptor: Int32 { socket.descriptor }
+  var isOpen: Bool { socket.isOpen }
+}
+
+/// Connections in the order their deadlines come due. Every entry of one queue has the same
+/// timeout, so they come due in the order they were added: a FIFO, O(1) per connection.
+struct DeadlineQueue {
+  private var entries: [(deadline: UInt64, connection: BenchConnection)] = []
+  private var head = 0
+
+  mutating func append(_ connection: BenchConnection, deadline: UInt64) {
+    entries.append((deadline, connection))
+  }
+
+  var nextDeadline: UInt64? { head < entries.count ? entries[head].deadline : nil }
+
+  /// Removes and returns the first connection whose deadline is at or before `now`.
+  mutating func popDue(at now: UInt64) -> BenchConnection? {
+    guard head < entries.count, entries[head].deadline <= now else { return nil }
+    let connection = entries[head].connection
+    head += 1
+    if head > 1024 && head * 2 > entries.count {
+      entries.removeFirst(head)
+      head = 0
+    }
+    return connection
+  }
 }

@@ -1,5 +1,6 @@
 import Histogram
 import Sockets
+import StreamServices
 import TLS
 
 #if canImport(Glibc)
@@ -9,28 +10,28 @@ import TLS
 /// One load thread: its connections, one epoll set, its own result. Like the server's loops,
 /// nothing on the data path is shared between threads.
 final class BenchLoop {
-  private let plan: BenchPlan
-  private let pattern: Pattern
+  let plan: BenchPlan
   private let epoll: Epoll
   private let slots: Range<Int>
-  private let clock: BenchClock
+  let clock: BenchClock
   private var connections = DescriptorTable<BenchConnection>()
   /// Connections that used up their turn and run again before the next wait.
   private var scheduled: [BenchConnection] = []
-  private var result: BenchResult
-  private let buffer = UnsafeMutableRawBufferPointer.allocate(
+  var result: BenchResult
+  let buffer = UnsafeMutableRawBufferPointer.allocate(
     byteCount: BenchPlan.maximumChunk, alignment: 16)
   /// Bytes each throughput connection keeps in flight.
-  private let window: Int
+  let window: Int
   /// Only bytes, round trips and handshakes finished inside the measured interval count.
-  private var measuring = false
+  var measuring = false
   private var addressIndex = 0
-  private var ready = 0
+  /// Connections set up and exchanging (or holding), for the setup phase.
+  var ready = 0
+  private var connectDeadlines = DeadlineQueue()
+  private var handshakeDeadlines = DeadlineQueue()
 
-  init(plan: BenchPlan, pattern: Pattern, slots: Range<Int>, clock: BenchClock) throws(SocketError)
-  {
+  init(plan: BenchPlan, slots: Range<Int>, clock: BenchClock) throws(SocketError) {
     self.plan = plan
-    self.pattern = pattern
     self.slots = slots
     self.clock = clock
     self.epoll = try Epoll(capacity: 1024)
@@ -43,33 +44,74 @@ final class BenchLoop {
   /// Sets up (except in handshakes mode), waits for the common start, runs until the deadline.
   func run() -> BenchResult {
     if plan.mode != .handshakes {
-      for slot in slots { connect(slot: slot) }
-      while ready + result.errors < slots.count && !clock.isAborted {
+      for slot in slots where !clock.isAborted { connect(slot: slot) }
+      while ready + result.errors < slots.count && !clock.isAborted && !clock.setupExpired {
         poll(timeoutMilliseconds: 100)
+      }
+      if clock.setupExpired && ready + result.errors < slots.count {
+        result.record(
+          error: "\(slots.count - ready - result.errors) connections were not set up within "
+            + "\(clock.setupSeconds) s")
       }
     }
     clock.arriveAndWaitForStart()
+    // Nothing to measure with: every connection failed to set up, or another thread aborted.
+    if clock.isAborted || (plan.mode != .handshakes && ready == 0) { return finish() }
     measuring = true
     if plan.mode == .handshakes {
       for slot in slots { connect(slot: slot) }
     }
-    while true {
+    while !clock.isAborted {
       let now = BenchClock.now()
       if now >= clock.deadline { break }
       poll(timeoutMilliseconds: Int32(clamping: max(1, (clock.deadline - now) / 1_000_000)))
       if plan.mode == .handshakes && connections.count == 0 { break }
     }
     measuring = false
-    for connection in connections.elements { connection.socket.close() }
+    if plan.service == .sink && !clock.isAborted { collectSinkReports() }
+    return finish()
+  }
+
+  private func finish() -> BenchResult {
+    for connection in connections.elements {
+      if connection.phase == .connecting || connection.phase == .handshaking {
+        result.stalled += 1
+      }
+      close(connection)
+    }
     return result
   }
 
+  /// Sink mode: ends every connection's sending side and waits (at most the handshake timeout)
+  /// for each server report, which must count exactly the bytes sent.
+  private func collectSinkReports() {
+    for connection in connections.elements where connection.phase == .exchanging {
+      connection.phase = .awaitingReport
+      drive(connection)
+    }
+    let end = BenchClock.now() + UInt64(plan.handshakeTimeout) * 1_000_000
+    while connections.elements.contains(where: { $0.phase == .awaitingReport }) {
+      let now = BenchClock.now()
+      guard now < end else {
+        result.record(error: "no sink report within \(seconds(plan.handshakeTimeout)) s of the end")
+        return
+      }
+      poll(timeoutMilliseconds: Int32(clamping: max(1, (end - now) / 1_000_000)))
+    }
+  }
+
   private func poll(timeoutMilliseconds: Int32) {
+    var timeout = scheduled.isEmpty ? timeoutMilliseconds : 0
+    let now = BenchClock.now()
+    for next in [connectDeadlines.nextDeadline, handshakeDeadlines.nextDeadline] {
+      if let next { timeout = min(timeout, Int32(clamping: (next &- min(next, now)) / 1_000_000)) }
+    }
     let count: Int
     do {
-      count = try epoll.wait(timeoutMilliseconds: scheduled.isEmpty ? timeoutMilliseconds : 0)
+      count = try epoll.wait(timeoutMilliseconds: timeout)
     } catch {
       result.record(error: "\(error)")
+      clock.abort()
       return
     }
     for index in 0..<count {
@@ -80,25 +122,51 @@ final class BenchLoop {
     scheduled.removeAll(keepingCapacity: true)
     for connection in batch {
       connection.isScheduled = false
-      if connection.socket.isOpen { drive(connection) }
+      if connection.isOpen { drive(connection) }
+    }
+    expireSetupDeadlines()
+  }
+
+  /// A server that accepts and never answers must not stall the run: connections that are
+  /// still connecting or handshaking at their deadline fail.
+  private func expireSetupDeadlines() {
+    let now = BenchClock.now()
+    while let connection = connectDeadlines.popDue(at: now) {
+      guard connection.isOpen && connection.phase == .connecting else { continue }
+      fail(
+        connection,
+        SocketError(
+          "connect",
+          reason: "no answer within \(seconds(plan.connectTimeout)) s "
+            + "(--connect-timeout)", errno: ETIMEDOUT))
+    }
+    while let connection = handshakeDeadlines.popDue(at: now) {
+      guard connection.isOpen && connection.phase == .handshaking else { continue }
+      fail(
+        connection,
+        BenchError(
+          "TLS handshake: no answer within \(seconds(plan.handshakeTimeout)) s "
+            + "(--handshake-timeout)"))
     }
   }
 
   // MARK: Connections
 
-  private func connect(slot: Int, session: TLSSession? = nil) {
+  func connect(slot: Int, session: TLSSession? = nil) {
     let address = plan.addresses[addressIndex % plan.addresses.count]
     do {
       let (socket, connected) = try Socket.startConnect(to: address)
-      let connection = BenchConnection(slot: slot, socket: socket, startedAt: BenchClock.now())
+      let now = BenchClock.now()
+      let connection = BenchConnection(slot: slot, socket: socket, startedAt: now)
       connection.session = session
       // Registered before it is stored: a connection in the table is always one epoll watches.
       try epoll.add(connection.descriptor, .writable, token: UInt64(connection.descriptor))
-      store(connection)
+      connections.insert(connection, at: connection.descriptor)
+      connectDeadlines.append(connection, deadline: now + UInt64(plan.connectTimeout) * 1_000_000)
       if connected { drive(connection) }
     } catch {
       addressIndex += 1
-      result.record(error: "\(error)")
+      record(error)
     }
   }
 
@@ -106,7 +174,7 @@ final class BenchLoop {
     do {
       try advance(connection)
     } catch {
-      fail(connection, "\(error)")
+      fail(connection, error)
     }
   }
 
@@ -118,174 +186,73 @@ final class BenchLoop {
         let stream = try TLSStream(
           socket: connection.socket, context: tls, serverName: plan.serverName)
         if let session = connection.session { stream.offer(session) }
-        connection.stream = stream
+        connection.transport = .tls(stream)
         connection.phase = .handshaking
+        handshakeDeadlines.append(
+          connection, deadline: BenchClock.now() + UInt64(plan.handshakeTimeout) * 1_000_000)
       } else {
-        connection.stream = PlainStream(connection.socket)
-        try started(connection)
+        connection.transport = .plain(connection.socket)
+        started(connection)
       }
     }
     if connection.phase == .handshaking {
-      guard let stream = connection.stream else { return }
-      switch try stream.advanceHandshake() {
+      guard let transport = connection.transport else { return }
+      switch try transport.handshake() {
       case .wantRead: return wait(connection, .readable)
       case .wantWrite: return wait(connection, .writable)
       case .closed: throw BenchError("the server closed the connection during the handshake")
-      case .done: try started(connection)
+      case .done: started(connection)
       }
     }
-    if connection.phase == .exchanging || connection.phase == .held {
-      try exchange(connection)
-    }
+    try exchange(connection)
   }
 
   /// The handshake (if any) is done: count it and start the mode's exchange.
-  private func started(_ connection: BenchConnection) throws {
+  private func started(_ connection: BenchConnection) {
     connection.phase = .exchanging
     connection.sent = 0
     connection.received = 0
-    if plan.mode == .handshakes, let tls = connection.stream as? TLSStream {
-      if measuring {
-        result.latency.record((BenchClock.now() - connection.startedAt) / 1000)
-        if tls.isResumed { result.resumed += 1 }
-      }
+    if plan.mode == .handshakes, let stream = connection.transport?.tlsStream, measuring {
+      result.latency.record((BenchClock.now() - connection.startedAt) / 1000)
+      if stream.isResumed { result.resumed += 1 }
     }
     if plan.mode == .throughput || plan.mode == .latency { ready += 1 }
     connection.startedAt = BenchClock.now()
   }
 
-  /// Moves bytes until the socket would block, verifying every byte that comes back.
-  private func exchange(_ connection: BenchConnection) throws {
-    guard let stream = connection.stream else { return }
-    var budget = 32
-    while budget > 0 {
-      budget -= 1
-      var needWrite = false
-      var progressed = false
-      let target = sendTarget(connection)
-      if connection.sent < target {
-        let length = min(target - connection.sent, BenchPlan.maximumChunk)
-        let start = Pattern.start(offset: connection.sent, seed: connection.seed)
-        let step = try pattern.bytes.withUnsafeBytes { bytes in
-          try stream.write(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
-        }
-        switch step {
-        case .done(let count):
-          connection.sent += count
-          progressed = true
-        case .wantWrite: needWrite = true
-        case .wantRead: break
-        case .closed: throw BenchError("the server closed the connection")
-        }
-      }
-      switch try stream.read(into: buffer) {
-      case .done(let count):
-        try verify(connection, count)
-        progressed = true
-        if try received(connection, count) { return }
-      case .wantRead: break
-      case .wantWrite: needWrite = true
-      case .closed:
-        throw BenchError("the server closed the connection after \(connection.received) bytes")
-      }
-      if !progressed {
-        return wait(connection, needWrite ? [.readable, .writable] : .readable)
-      }
-    }
-    // Out of budget: let the other connections have a turn, then come back without waiting
-    // for epoll, which cannot see records OpenSSL has already read ahead.
-    if !connection.isScheduled {
-      connection.isScheduled = true
-      scheduled.append(connection)
-    }
-  }
-
-  /// How far this connection should have sent by now.
-  private func sendTarget(_ connection: BenchConnection) -> Int {
-    switch plan.mode {
-    case .throughput: connection.received + window
-    case .latency: connection.received - connection.received % plan.size + plan.size
-    case .handshakes: 1
-    case .hold: connection.phase == .held ? 0 : plan.size
-    }
-  }
-
-  private func verify(_ connection: BenchConnection, _ count: Int) throws {
-    let start = Pattern.start(offset: connection.received, seed: connection.seed)
-    let same = pattern.bytes.withUnsafeBytes { expected in
-      memcmp(expected.baseAddress! + start, buffer.baseAddress!, count) == 0
-    }
-    if !same {
-      var offset = 0
-      while offset < count && buffer[offset] == pattern.bytes[start + offset] { offset += 1 }
-      throw BenchError(
-        "echo mismatch on connection \(connection.slot) at byte \(connection.received + offset): "
-          + "sent \(pattern.bytes[start + offset]), got \(buffer[offset])")
-    }
-  }
-
-  /// Books `count` verified bytes. Returns true when the connection was closed or replaced.
-  private func received(_ connection: BenchConnection, _ count: Int) throws -> Bool {
-    connection.received += count
-    if connection.received > connection.sent {
-      throw BenchError(
-        "the server sent \(connection.received - connection.sent) bytes never sent to it")
-    }
-    switch plan.mode {
-    case .throughput:
-      if measuring { result.bytes += count }
-    case .latency:
-      if connection.received % plan.size == 0 {
-        if measuring {
-          result.bytes += plan.size
-          result.roundTrips += 1
-          result.latency.record((BenchClock.now() - connection.startedAt) / 1000)
-        }
-        connection.startedAt = BenchClock.now()
-      }
-    case .handshakes:
-      if measuring { result.handshakes += 1 }
-      let session = plan.resume ? (connection.stream as? TLSStream)?.resumableSession() : nil
-      close(connection)
-      if BenchClock.now() < clock.deadline {
-        connect(slot: connection.slot, session: session ?? connection.session)
-      }
-      return true
-    case .hold:
-      if connection.received == plan.size && connection.phase != .held {
-        connection.phase = .held
-        ready += 1
-        // Counted whether or not measuring has started: holding them is the measurement.
-        result.bytes += plan.size
-        result.roundTrips += 1
-      }
-    }
-    return false
-  }
-
-  private func wait(_ connection: BenchConnection, _ interest: Epoll.Interest) {
+  func wait(_ connection: BenchConnection, _ interest: Epoll.Interest) {
     do {
       try epoll.change(connection.descriptor, &connection.interest, to: interest)
     } catch {
-      fail(connection, "\(error)")
+      fail(connection, error)
     }
   }
 
-  private func fail(_ connection: BenchConnection, _ message: String) {
-    result.record(error: message)
+  func schedule(_ connection: BenchConnection) {
+    guard !connection.isScheduled else { return }
+    connection.isScheduled = true
+    scheduled.append(connection)
+  }
+
+  func fail(_ connection: BenchConnection, _ error: any Error) {
+    record(error)
     close(connection)
   }
 
-  private func close(_ connection: BenchConnection) {
-    guard connection.socket.isOpen else { return }
-    epoll.remove(connection.descriptor)
-    connections.remove(at: connection.descriptor)
-    if let stream = connection.stream as? TLSStream { _ = try? stream.shutdown() }
-    connection.socket.close()
+  /// Books an error. A refused connection means there is no server: the whole run ends now
+  /// rather than counting the same refusal thousands of times.
+  private func record(_ error: any Error) {
+    result.record(error: "\(error)")
+    if let error = error as? SocketError, error.code == ECONNREFUSED { clock.abort() }
   }
 
-  private func store(_ connection: BenchConnection) {
-    connections.insert(connection, at: connection.descriptor)
+  func close(_ connection: BenchConnection) {
+    guard connection.isOpen else { return }
+    epoll.remove(connection.descriptor)
+    connections.remove(at: connection.descriptor)
+    if let stream = connection.transport?.tlsStream { _ = try? stream.shutdown() }
+    connection.transport?.close()
+    connection.socket.close()
   }
 }
 

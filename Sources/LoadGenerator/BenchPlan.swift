@@ -1,4 +1,5 @@
 import Sockets
+import StreamServices
 import TLS
 
 /// What a load run does, decided before it starts; shared read-only by every load thread.
@@ -15,6 +16,9 @@ public struct BenchPlan: Sendable {
   }
 
   public var mode: Mode
+  /// What the server does: `.echo`, or for throughput `.source` (the server sends, the client
+  /// only reads) or `.sink` (the client only sends).
+  public var service: ServiceMode
   public var addresses: [SocketAddress]
   /// nil: plaintext.
   public var tls: TLSContext?
@@ -26,12 +30,17 @@ public struct BenchPlan: Sendable {
   public var size: Int
   /// Handshakes mode: resume the session of the slot's previous connection.
   public var resume: Bool
+  /// Milliseconds a connection may take to be accepted, and then to finish its handshake.
+  public var connectTimeout: Int64 = 10_000
+  public var handshakeTimeout: Int64 = 10_000
 
   public init(
-    mode: Mode, addresses: [SocketAddress], tls: TLSContext?, serverName: String?,
-    connections: Int, threads: Int, duration: Double, size: Int, resume: Bool
+    mode: Mode, service: ServiceMode = .echo, addresses: [SocketAddress], tls: TLSContext?,
+    serverName: String?, connections: Int, threads: Int, duration: Double, size: Int,
+    resume: Bool
   ) {
     self.mode = mode
+    self.service = service
     self.addresses = addresses
     self.tls = tls
     self.serverName = serverName
@@ -43,28 +52,15 @@ public struct BenchPlan: Sendable {
   }
 
   /// Largest chunk written at once; the pattern is long enough to serve any chunk unwrapped.
-  static let maximumChunk = 64 * 1024
-}
+  static let maximumChunk = SourcePattern.tail
 
-/// The bytes every connection sends, so that every echoed byte can be checked: connection `c`
-/// sends, at stream offset `o`, byte `bytes[(o + c * 7919) % period]`.
-struct Pattern: Sendable {
-  static let period = 65_521  // prime, so that chunk sizes never line up with it
-  let bytes: [UInt8]
-
-  init() {
-    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    var bytes = [UInt8](repeating: 0, count: Self.period + BenchPlan.maximumChunk)
-    for index in bytes.indices {
-      // xorshift: cheap, and every byte value appears.
-      state ^= state << 13
-      state ^= state >> 7
-      state ^= state << 17
-      bytes[index] = UInt8(truncatingIfNeeded: state)
+  /// The name of what a run counts, for "no ... completed" messages.
+  public var operationName: String {
+    switch mode {
+    case .throughput: service == .sink ? "byte sent" : "byte echoed"
+    case .latency: "round trip"
+    case .handshakes: "handshake"
+    case .hold: "connection held"
     }
-    for index in Self.period..<bytes.count { bytes[index] = bytes[index - Self.period] }
-    self.bytes = bytes
   }
-
-  static func start(offset: Int, seed: Int) -> Int { (offset + seed) % period }
 }

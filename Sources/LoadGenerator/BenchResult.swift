@@ -14,6 +14,11 @@ public struct BenchResult: Sendable {
   public var resumed = 0
   /// Connections that failed, and echoes that came back wrong.
   public var errors = 0
+  /// Connections still connecting or handshaking when the run ended.
+  public var stalled = 0
+  /// Sink mode: the bytes the server reported receiving (each report checked against the
+  /// bytes sent).
+  public var reportedBytes = 0
   /// The first few errors, in words.
   public var errorMessages: [String] = []
   /// Round-trip (latency) or handshake (handshakes) times in microseconds.
@@ -37,6 +42,8 @@ public struct BenchResult: Sendable {
     handshakes += other.handshakes
     resumed += other.resumed
     errors += other.errors
+    stalled += other.stalled
+    reportedBytes += other.reportedBytes
     errorMessages += other.errorMessages.prefix(max(0, 5 - errorMessages.count))
     latency.add(other.latency)
   }
@@ -44,6 +51,15 @@ public struct BenchResult: Sendable {
   public var megabytesPerSecond: Double { elapsed > 0 ? Double(bytes) / 1_000_000 / elapsed : 0 }
   public var roundTripsPerSecond: Double { elapsed > 0 ? Double(roundTrips) / elapsed : 0 }
   public var handshakesPerSecond: Double { elapsed > 0 ? Double(handshakes) / elapsed : 0 }
+
+  /// What the mode counts: nothing counted means the run measured nothing.
+  public var operations: Int {
+    switch mode {
+    case .throughput: bytes
+    case .latency, .hold: roundTrips
+    case .handshakes: handshakes
+    }
+  }
 
   /// p50, p90, p99, p99.9 and max in microseconds (zeros when nothing was timed).
   public var percentiles: [(String, UInt64)] {

@@ -6,36 +6,41 @@ import Synchronization
 #endif
 
 /// The common start and deadline of every load thread: measurement starts once all of them have
-/// set up their connections, so no thread measures while another is still handshaking.
+/// set up their connections, so no thread measures while another is still handshaking. Any
+/// thread may abort the run (a refused connection: there is no server).
 final class BenchClock: Sendable {
   private let parties: Int
   private let arrived = Atomic<Int>(0)
   private let start = Atomic<UInt64>(0)
+  private let aborted = Atomic<Bool>(false)
   private let durationNanoseconds: UInt64
-  /// Setup that takes longer than this is abandoned (a server that accepts but never answers).
+  /// Setup that takes longer than this is abandoned (a server that handshakes but never echoes).
   private let setupDeadline: UInt64
+  let setupSeconds: Int
 
-  init(parties: Int, duration: Double, connections: Int) {
+  init(parties: Int, duration: Double, connections: Int, handshakeTimeout: Int64) {
     self.parties = parties
     self.durationNanoseconds = UInt64(duration * 1e9)
-    self.setupDeadline = Self.now() + UInt64(30 + connections / 500) * 1_000_000_000
+    self.setupSeconds = 30 + connections / 500 + Int(handshakeTimeout / 1000)
+    self.setupDeadline = Self.now() + UInt64(setupSeconds) * 1_000_000_000
   }
 
-  static func now() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-  }
+  static func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
-  var isAborted: Bool { Self.now() > setupDeadline }
+  var setupExpired: Bool { Self.now() > setupDeadline }
 
-  /// Blocks until every thread has arrived; the last one to arrive starts the clock. The wait is
-  /// a short sleep loop: it happens once per run, before anything is measured.
+  var isAborted: Bool { aborted.load(ordering: .acquiring) }
+
+  func abort() { aborted.store(true, ordering: .releasing) }
+
+  /// Blocks until every thread has arrived (or the run was aborted); the last one to arrive
+  /// starts the clock. The wait is a short sleep loop: it happens once per run, before anything
+  /// is measured.
   func arriveAndWaitForStart() {
     if arrived.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == parties {
       start.store(Self.now(), ordering: .releasing)
     }
-    while start.load(ordering: .acquiring) == 0 { usleep(200) }
+    while start.load(ordering: .acquiring) == 0 && !isAborted { usleep(200) }
   }
 
   var deadline: UInt64 { start.load(ordering: .acquiring) + durationNanoseconds }
@@ -47,15 +52,16 @@ public enum LoadGenerator {
     _ plan: BenchPlan, progress: (@Sendable (Double) -> Void)? = nil
   ) throws(SocketError) -> BenchResult {
     let threads = max(1, min(plan.threads, plan.connections))
-    let clock = BenchClock(parties: threads, duration: plan.duration, connections: plan.connections)
-    let pattern = Pattern()
+    let clock = BenchClock(
+      parties: threads, duration: plan.duration, connections: plan.connections,
+      handshakeTimeout: plan.handshakeTimeout)
     let results = Mutex<[BenchResult]>([])
     var handles: [pthread_t] = []
     for index in 0..<threads {
       let slots =
         (plan.connections * index / threads)..<(plan.connections * (index + 1) / threads)
       let loop = Handover(
-        value: try BenchLoop(plan: plan, pattern: pattern, slots: slots, clock: clock))
+        value: try BenchLoop(plan: plan, slots: slots, clock: clock))
       handles.append(
         try LoopThread.spawn(name: "echo-bench-\(index)") {
           let result = loop.value.run()

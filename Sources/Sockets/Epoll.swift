@@ -47,9 +47,15 @@ public final class Epoll {
     current = interest
   }
 
+  /// Stops watching `fd`, which must still be open (closing it first would already have removed
+  /// it, and a reused number would then name another descriptor). Removing what is not watched
+  /// is allowed: a listener paused after an accept failure is not in the set.
   public func remove(_ fd: Int32) {
     var event = epoll_event()
-    _ = epoll_ctl(descriptor, EPOLL_CTL_DEL, fd, &event)
+    if epoll_ctl(descriptor, EPOLL_CTL_DEL, fd, &event) != 0 && errno != ENOENT {
+      // Only programmer errors are left (EBADF, EINVAL on our own epoll fd): stop.
+      preconditionFailure("epoll_ctl(DEL) of \(fd): \(String(cString: strerror(errno)))")
+    }
   }
 
   private func control(
@@ -64,13 +70,14 @@ public final class Epoll {
   /// Waits up to `timeoutMilliseconds` (-1: forever) and returns how many descriptors are
   /// ready; read each with `token(at:)`. An interrupted wait returns 0.
   public func wait(timeoutMilliseconds: Int32) throws(SocketError) -> Int {
-    let count = events.withUnsafeMutableBufferPointer { buffer in
-      epoll_wait(descriptor, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+    let result = try SystemCall.nonBlocking("epoll_wait") {
+      events.withUnsafeMutableBufferPointer { buffer in
+        epoll_wait(descriptor, buffer.baseAddress, Int32(buffer.count), timeoutMilliseconds)
+      }
     }
-    if count < 0 {
-      if errno == EINTR { return 0 }
-      throw SocketError("epoll_wait", errno: errno)
-    }
+    // EINTR is retried by SystemCall with the same timeout: a signal is rare here (they are
+    // blocked in loop threads), so the small overshoot does not matter.
+    guard case .processed(let count) = result else { return 0 }
     return Int(count)
   }
 
@@ -97,14 +104,20 @@ public final class EventFD: @unchecked Sendable {
 
   deinit { close(descriptor) }
 
+  /// Adds one to the counter. Cannot block: the counter would have to reach 2^64 - 1 first,
+  /// and then the reader is awake anyway.
   public func signal() {
     var one: UInt64 = 1
-    _ = Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
+    _ = try? SystemCall.nonBlocking("eventfd write") {
+      Glibc.write(descriptor, &one, MemoryLayout<UInt64>.size)
+    }
   }
 
   /// Clears pending signals so a level-triggered epoll stops reporting it.
   public func drain() {
     var value: UInt64 = 0
-    _ = Glibc.read(descriptor, &value, MemoryLayout<UInt64>.size)
+    _ = try? SystemCall.nonBlocking("eventfd read") {
+      Glibc.read(descriptor, &value, MemoryLayout<UInt64>.size)
+    }
   }
 }

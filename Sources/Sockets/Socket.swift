@@ -19,15 +19,30 @@ public final class Socket {
   }
 
   deinit {
-    if descriptor >= 0 { Glibc.close(descriptor) }
+    if descriptor >= 0 { Socket.release(descriptor) }
   }
 
-  /// Closes the descriptor now. Closing twice is a no-op, so every path may call it.
-  /// The result of `close(2)` is not retried: on Linux the descriptor is gone even on EINTR.
+  /// Closes the descriptor now. Closing twice is a no-op, so every path may call it; any I/O
+  /// after it is a programmer error and stops the process (see `open`).
   public func close() {
     guard descriptor >= 0 else { return }
-    Glibc.close(descriptor)
+    Socket.release(descriptor)
     descriptor = -1
+  }
+
+  /// `close(2)`, not retried: on Linux the descriptor is gone even on EINTR. EBADF would mean a
+  /// descriptor closed twice behind this object's back.
+  static func release(_ descriptor: Int32) {
+    if Glibc.close(descriptor) != 0 && errno != EINTR {
+      _ = SystemCall.failure("close", errno: errno)
+    }
+  }
+
+  /// The descriptor, for a call that needs an open one.
+  @inline(__always)
+  var open: Int32 {
+    precondition(descriptor >= 0, "I/O on a closed socket")
+    return descriptor
   }
 
   public var isOpen: Bool { descriptor >= 0 }
@@ -64,14 +79,25 @@ public final class Socket {
   }
 
   /// Connects a blocking socket to the first of `addresses` that accepts, and returns it.
-  public static func connect(to addresses: [SocketAddress]) throws(SocketError) -> Socket {
+  /// Each address gets up to `timeoutMilliseconds` (-1: the kernel's own, minutes), so a server
+  /// whose accept queue is full cannot hang the caller.
+  public static func connect(
+    to addresses: [SocketAddress], timeoutMilliseconds: Int32 = -1
+  ) throws(SocketError) -> Socket {
     var lastError = SocketError("connect", reason: "no address to connect to")
     for address in addresses {
-      do {
-        let socket = try Socket.tcp(address.family)
-        try address.withSockAddr { (pointer, length) throws(SocketError) in
-          try syscall("connect to \(address)") { Glibc.connect(socket.descriptor, pointer, length) }
+      do throws(SocketError) {
+        let (socket, connected) = try startConnect(to: address)
+        if !connected {
+          guard try socket.waitUntil(writable: true, timeoutMilliseconds: timeoutMilliseconds)
+          else {
+            throw SocketError(
+              "connect to \(address)",
+              reason: "no answer within \(seconds(timeoutMilliseconds)) s", errno: ETIMEDOUT)
+          }
+          try socket.finishConnect(to: address)
         }
+        try socket.setNonBlocking(false)
         return socket
       } catch {
         lastError = error
@@ -96,13 +122,15 @@ public final class Socket {
   }
 
   /// Reports how a connection started by `startConnect` ended up, once the socket is writable.
-  public func finishConnect() throws(SocketError) {
+  public func finishConnect(to address: SocketAddress? = nil) throws(SocketError) {
     var code: Int32 = 0
     var length = socklen_t(MemoryLayout<Int32>.size)
     try syscall("getsockopt(SO_ERROR)") {
-      getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length)
+      getsockopt(open, SOL_SOCKET, SO_ERROR, &code, &length)
     }
-    if code != 0 { throw SocketError("connect", errno: code) }
+    if code != 0 {
+      throw SystemCall.failure(address.map { "connect to \($0)" } ?? "connect", errno: code)
+    }
   }
 
   /// Accepts one pending connection as a non-blocking, close-on-exec socket.
@@ -133,13 +161,13 @@ public final class Socket {
   /// Reads into `buffer`. `.processed(0)` means the peer closed its side (EOF).
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOResult<Int>
   {
-    try nonBlockingSyscall("read") { Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
+    try nonBlockingSyscall("read") { Glibc.read(open, buffer.baseAddress, buffer.count) }
   }
 
   /// Writes what the kernel takes of `buffer` now: possibly only part of it. Never raises SIGPIPE.
   public func write(_ buffer: UnsafeRawBufferPointer) throws(SocketError) -> IOResult<Int> {
     try nonBlockingSyscall("write") {
-      Glibc.send(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+      Glibc.send(open, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
     }
   }
 
@@ -157,22 +185,25 @@ public final class Socket {
   /// Closes the sending direction (TCP FIN); reads still work. The corresponding C function is
   /// `shutdown(SHUT_WR)`.
   public func shutdownOutput() throws(SocketError) {
-    try syscall("shutdown") { Glibc.shutdown(descriptor, Int32(SHUT_WR)) }
+    try syscall("shutdown") { Glibc.shutdown(open, Int32(SHUT_WR)) }
   }
 
-  /// Blocks until the socket is readable or writable. Used by blocking callers of a non-blocking
-  /// socket.
-  public func waitUntil(writable: Bool, timeoutMilliseconds: Int32 = -1) throws(SocketError) {
-    var entry = pollfd(fd: descriptor, events: Int16(writable ? POLLOUT : POLLIN), revents: 0)
-    try syscall("poll") { poll(&entry, 1, timeoutMilliseconds) }
+  /// Blocks until the socket is readable or writable, or `timeoutMilliseconds` pass (-1: no
+  /// limit). Returns false on the timeout. Used by blocking callers of a non-blocking socket.
+  @discardableResult
+  public func waitUntil(writable: Bool, timeoutMilliseconds: Int32 = -1) throws(SocketError)
+    -> Bool
+  {
+    var entry = pollfd(fd: open, events: Int16(writable ? POLLOUT : POLLIN), revents: 0)
+    return try syscall("poll") { poll(&entry, 1, timeoutMilliseconds) } > 0
   }
 
   // MARK: Options
 
   public func setNonBlocking(_ on: Bool) throws(SocketError) {
-    let flags = try syscall("fcntl(F_GETFL)") { fcntl(descriptor, F_GETFL) }
+    let flags = try syscall("fcntl(F_GETFL)") { fcntl(open, F_GETFL) }
     let updated = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
-    try syscall("fcntl(F_SETFL)") { fcntl(descriptor, F_SETFL, updated) }
+    try syscall("fcntl(F_SETFL)") { fcntl(open, F_SETFL, updated) }
   }
 
   /// Sends small writes at once instead of waiting to coalesce them (Nagle): an echo is
@@ -185,7 +216,7 @@ public final class Socket {
   public func setResetOnClose() throws(SocketError) {
     var value = linger(l_onoff: 1, l_linger: 0)
     try syscall("setsockopt(SO_LINGER)") {
-      setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
+      setsockopt(open, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
     }
   }
 
@@ -194,7 +225,7 @@ public final class Socket {
   ) throws(SocketError) {
     var value = value
     try syscall("setsockopt(\(label))") {
-      setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+      setsockopt(open, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
     }
   }
 
@@ -205,9 +236,19 @@ public final class Socket {
     try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SocketError) in
       try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         (address) throws(SocketError) in
-        _ = try syscall("getsockname") { getsockname(descriptor, address, &length) }
+        _ = try syscall("getsockname") { getsockname(open, address, &length) }
       }
     }
     return SocketAddress(storage: storage, length: length)
   }
+}
+
+/// `1.5`, `10`: milliseconds as seconds, for messages.
+public func seconds(_ milliseconds: some BinaryInteger) -> String {
+  let whole = Int(milliseconds) / 1000
+  let fraction = Int(milliseconds) % 1000
+  guard fraction != 0 else { return "\(whole)" }
+  var digits = String(1000 + fraction).dropFirst()
+  while digits.hasSuffix("0") { digits = digits.dropLast() }
+  return "\(whole).\(digits)"
 }

@@ -64,10 +64,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     var list: UnsafeMutablePointer<addrinfo>?
     let status = getaddrinfo(host, String(port), &hints, &list)
     guard status == 0, let first = list else {
-      let reason =
-        status == EAI_SYSTEM
-        ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
-      throw SocketError("resolve host '\(host)'", reason: reason)
+      if status == EAI_SYSTEM { throw SystemCall.failure("resolve host '\(host)'", errno: errno) }
+      throw SocketError(
+        "resolve host '\(host)'", resolverStatus: status,
+        reason: String(cString: gai_strerror(status)))
     }
     defer { freeaddrinfo(list) }
     var result: [SocketAddress] = []
@@ -87,7 +87,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
       node = entry.pointee.ai_next
     }
     if result.isEmpty {
-      throw SocketError("resolve host '\(host)'", reason: "no IPv4 or IPv6 address")
+      throw SocketError(
+        "resolve host '\(host)'", resolverStatus: EAI_NONAME, reason: "no IPv4 or IPv6 address")
     }
     return result
   }

@@ -2,24 +2,48 @@
   import Glibc
 #endif
 
-/// A failed system call on a socket: which operation, and the `errno` it left.
+/// A failed system call on a socket (or a failed name lookup): which operation, and why.
 public struct SocketError: Error, Equatable, CustomStringConvertible {
+  /// Where the cause came from, which decides what `code` means.
+  public enum Domain: Sendable, Equatable {
+    /// `code` is an `errno` value.
+    case system
+    /// The resolver (`getaddrinfo`) failed; `code` is its `EAI_*` status.
+    case resolver
+    /// No call failed: the operation could not go on (a timeout, nothing to connect to).
+    case logic
+  }
+
   /// What was being done, in words a user can act on ("bind 127.0.0.1:4433").
   public var operation: String
-  /// The `errno` value the call failed with; 0 when the failure had no errno (a resolver error).
+  public var domain: Domain
+  /// The `errno` value (`.system`), the resolver's status (`.resolver`), or 0.
   public var code: Int32
-  /// The cause in words, from `strerror` or the resolver.
+  /// The cause in words, from `strerror`, the resolver, or the caller.
   public var reason: String
 
+  /// A call that failed with `errno` `code`. Use `SystemCall` to make one: it decides which
+  /// codes are ordinary outcomes, which are failures and which are programmer errors.
   public init(_ operation: String, errno code: Int32) {
     self.operation = operation
+    self.domain = .system
     self.code = code
     self.reason = String(cString: strerror(code))
   }
 
-  public init(_ operation: String, reason: String) {
+  public init(_ operation: String, resolverStatus status: Int32, reason: String) {
     self.operation = operation
-    self.code = 0
+    self.domain = .resolver
+    self.code = status
+    self.reason = reason
+  }
+
+  /// A failure that no system call reported (`ETIMEDOUT` is used for timeouts, so that they
+  /// read and classify like the kernel's).
+  public init(_ operation: String, reason: String, errno code: Int32 = 0) {
+    self.operation = operation
+    self.domain = code == 0 ? .logic : .system
+    self.code = code
     self.reason = reason
   }
 
@@ -27,7 +51,13 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 
   /// The peer went away abruptly (RST, broken pipe): an ordinary end for a server, not a fault.
   public var isConnectionReset: Bool {
-    code == ECONNRESET || code == EPIPE || code == ECONNABORTED || code == ETIMEDOUT
+    domain == .system
+      && (code == ECONNRESET || code == EPIPE || code == ECONNABORTED || code == ETIMEDOUT)
+  }
+
+  /// The process or the system is out of descriptors.
+  public var isDescriptorExhaustion: Bool {
+    domain == .system && (code == EMFILE || code == ENFILE)
   }
 }
 
@@ -38,36 +68,3 @@ public enum IOResult<Value> {
 }
 
 extension IOResult: Equatable where Value: Equatable {}
-
-/// Runs one system call and interprets its result in the one place that knows errno's rules:
-/// EINTR is retried, EAGAIN becomes `.wouldBlock`, anything else throws with the operation named.
-@inline(__always)
-func nonBlockingSyscall<T: FixedWidthInteger>(
-  _ operation: @autoclosure () -> String, _ call: () -> T
-) throws(SocketError) -> IOResult<T> {
-  while true {
-    let result = call()
-    if result >= 0 { return .processed(result) }
-    let code = errno
-    switch code {
-    case EINTR: continue
-    case EAGAIN, EWOULDBLOCK, EINPROGRESS: return .wouldBlock
-    default: throw SocketError(operation(), errno: code)
-    }
-  }
-}
-
-/// Like `nonBlockingSyscall`, for calls on blocking descriptors or calls that never block.
-@inline(__always)
-@discardableResult
-func syscall<T: FixedWidthInteger>(
-  _ operation: @autoclosure () -> String, _ call: () -> T
-) throws(SocketError) -> T {
-  while true {
-    let result = call()
-    if result >= 0 { return result }
-    let code = errno
-    if code == EINTR { continue }
-    throw SocketError(operation(), errno: code)
-  }
-}

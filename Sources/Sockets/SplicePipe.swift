@@ -27,7 +27,7 @@ public final class SplicePipe {
   public func fill(from socket: Socket, count: Int) throws(SocketError) -> IOResult<Int> {
     try nonBlockingSyscall("splice") {
       splice(
-        socket.descriptor, nil, writeEnd, nil, count,
+        socket.open, nil, writeEnd, nil, count,
         clinux_SPLICE_F_MOVE() | clinux_SPLICE_F_NONBLOCK())
     }
   }
@@ -36,7 +36,7 @@ public final class SplicePipe {
   public func drain(to socket: Socket, count: Int) throws(SocketError) -> IOResult<Int> {
     try nonBlockingSyscall("splice") {
       splice(
-        readEnd, nil, socket.descriptor, nil, count,
+        readEnd, nil, socket.open, nil, count,
         clinux_SPLICE_F_MOVE() | clinux_SPLICE_F_NONBLOCK())
     }
   }
@@ -49,5 +49,11 @@ public final class SplicePipe {
     case .processed(let count): count
     case .wouldBlock: 0
     }
+  }
+
+  /// Empties the pipe whatever is in it, reading through `scratch`. After a failed echo, so that
+  /// no byte of one connection is left for the next one.
+  public func discardAll(using scratch: UnsafeMutableRawBufferPointer) {
+    while let count = try? read(into: scratch), count > 0 {}
   }
 }

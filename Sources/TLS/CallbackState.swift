@@ -1,4 +1,5 @@
 import CTLS
+import Sockets
 import Synchronization
 
 #if canImport(Glibc)
@@ -47,7 +48,7 @@ final class CallbackState: Sendable {
     }
     if role == .server, let path = configuration.ocspResponseFile {
       try TLSContext.checkReadable(path, what: "OCSP response")
-      ocspResponse = try Self.readFile(path)
+      ocspResponse = try Self.readFile(path, what: "OCSP response")
     } else {
       ocspResponse = nil
     }
@@ -123,7 +124,11 @@ final class CallbackState: Sendable {
     }
 
   /// Session tickets with rotating keys: encrypt with the current key; decrypt with any key
-  /// still in the ring, asking for a fresh ticket when the key is no longer the current one.
+  /// still in the ring. A fresh ticket is asked for (return 2) when the key is no longer the
+  /// current one, and after every TLS 1.3 resumption: RFC 8446 (C.4) has clients use a ticket
+  /// once, and OpenSSL issues a TLS 1.3 ticket on resumption only when asked to renew, so
+  /// without it a client that follows the RFC would fall back to a full handshake every other
+  /// connection.
   private static let ticketKey:
     @convention(c) (
       OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, OpaquePointer?,
@@ -138,7 +143,7 @@ final class CallbackState: Sendable {
       guard let (key, isCurrent) = ring.key(named: UnsafeBufferPointer(start: name, count: 16))
       else { return 0 }
       guard ctls_ticket_crypto_init(cipher, mac, key.aes, key.hmac, iv, 0) == 1 else { return -1 }
-      return isCurrent ? 1 : 2
+      return isCurrent && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2
     }
 
   private static let logKeys: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = {
@@ -157,24 +162,23 @@ final class CallbackState: Sendable {
       return ok == 1 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK
     }
 
-  private static func readFile(_ path: String) throws(TLSError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw TLSError(
-        .configuration, "cannot read '\(path)'", reason: String(cString: strerror(errno)))
-    }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-    while true {
-      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw TLSError(
-          .configuration, "cannot read '\(path)'", reason: String(cString: strerror(errno)))
+  static func readFile(_ path: String, what: String) throws(TLSError) -> [UInt8] {
+    let operation = "cannot read \(what) '\(path)'"
+    do throws(SocketError) {
+      let fd = try SystemCall.blocking(operation) { open(path, O_RDONLY | O_CLOEXEC) }
+      defer { close(fd) }
+      var bytes: [UInt8] = []
+      let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
+      defer { chunk.deallocate() }
+      while true {
+        let count = try SystemCall.blocking(operation) {
+          read(fd, chunk.baseAddress, chunk.count)
+        }
+        if count == 0 { return bytes }
+        bytes += chunk[..<count]
       }
-      if count == 0 { return bytes }
-      bytes += chunk[..<count]
+    } catch {
+      throw TLSError(.fileAccess, operation, reason: error.reason, code: error.code)
     }
   }
 }
@@ -244,19 +248,27 @@ final class KeyLogFile: Sendable {
 
   init(path: String) throws(TLSError) {
     self.path = path
-    // Mode 0600: these secrets decrypt every recorded session.
-    descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-    guard descriptor >= 0 else {
-      throw TLSError(
-        .configuration, "cannot open key log file '\(path)'",
-        reason: String(cString: strerror(errno)))
+    let operation = "cannot open key log file '\(path)'"
+    do {
+      // Mode 0600: these secrets decrypt every recorded session.
+      descriptor = try SystemCall.blocking(operation) {
+        open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+      }
+    } catch {
+      throw TLSError(.fileAccess, operation, reason: error.reason, code: error.code)
     }
   }
 
   deinit { close(descriptor) }
 
+  /// One `write` per line (O_APPEND keeps lines whole); a failure is not worth failing a
+  /// handshake for.
   func append(_ line: String) {
     var text = line + "\n"
-    text.withUTF8 { bytes in _ = write(descriptor, bytes.baseAddress, bytes.count) }
+    text.withUTF8 { bytes in
+      _ = try? SystemCall.blocking("write key log") {
+        write(descriptor, bytes.baseAddress, bytes.count)
+      }
+    }
   }
 }

@@ -1,4 +1,5 @@
 import CTLS
+import Sockets
 
 #if canImport(Glibc)
   import Glibc
@@ -218,13 +219,14 @@ public final class TLSContext: @unchecked Sendable {
   /// OpenSSL's own message for a missing file is a chain of BIO errors; checking first lets the
   /// user read "No such file or directory" next to the path.
   static func checkReadable(_ path: String, what: String) throws(TLSError) {
-    if access(path, R_OK) != 0 {
-      let reason = String(cString: strerror(errno))
-      throw TLSError(.configuration, "cannot load \(what) '\(path)'", reason: reason)
-    }
-    var status = stat()
-    if stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
-      throw TLSError(.configuration, "cannot load \(what) '\(path)'", reason: "Is a directory")
+    let operation = "cannot load \(what) '\(path)'"
+    do throws(SocketError) {
+      try SystemCall.blocking(operation) { access(path, R_OK) }
+      var status = stat()
+      try SystemCall.blocking(operation) { stat(path, &status) }
+      if (status.st_mode & S_IFMT) == S_IFDIR { throw SocketError(operation, errno: EISDIR) }
+    } catch {
+      throw TLSError(.fileAccess, operation, reason: error.reason, code: error.code)
     }
   }
 }

@@ -9,6 +9,8 @@ public struct TLSError: Error, CustomStringConvertible {
   public enum Kind: Sendable, Equatable {
     /// Loading certificates, keys or settings failed.
     case configuration
+    /// A file could not be opened or read: `code` holds errno (ENOENT, EACCES, EISDIR...).
+    case fileAccess
     /// The handshake failed (protocol error, bad certificate, not TLS at all...).
     case handshake
     /// The peer's certificate did not verify (untrusted, expired, wrong name).
@@ -24,7 +26,7 @@ public struct TLSError: Error, CustomStringConvertible {
   public var kind: Kind
   public var operation: String
   public var reason: String
-  /// errno for `.io`, else 0.
+  /// errno for `.io` and `.fileAccess`, else 0.
   public var code: Int32
 
   public init(_ kind: Kind, _ operation: String, reason: String, code: Int32 = 0) {

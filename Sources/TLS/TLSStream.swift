@@ -22,7 +22,9 @@ public enum TLSResult<Value> {
 /// Not `Sendable`: an `SSL` is used by one thread at a time.
 public final class TLSStream {
   public let socket: Socket
-  private let ssl: OpaquePointer
+  /// nil once closed: the `SSL` is freed together with the descriptor, never after it (a freed
+  /// descriptor number is soon another connection's).
+  private var handle: OpaquePointer?
   /// Kept alive for as long as the `SSL`: OpenSSL's callbacks reach Swift state through it.
   private let context: TLSContext
   /// The server name the client asked for and checks the certificate against.
@@ -36,7 +38,7 @@ public final class TLSStream {
     guard let ssl = SSL_new(context.context) else {
       throw TLSError.fromQueue(.configuration, "create TLS connection", fallback: "SSL_new failed")
     }
-    self.ssl = ssl
+    self.handle = ssl
     self.socket = socket
     self.context = context
     self.serverName = serverName
@@ -56,8 +58,29 @@ public final class TLSStream {
 
   deinit {
     // Runs before `socket` is released, so the `SSL` never outlives its descriptor.
-    SSL_free(ssl)
+    if let handle { SSL_free(handle) }
   }
+
+  /// The live `SSL`. Any use after `close()` is a programmer error and stops the process.
+  @inline(__always)
+  private var ssl: OpaquePointer {
+    guard let handle else { preconditionFailure("TLS I/O after close") }
+    return handle
+  }
+
+  public var isOpen: Bool { handle != nil }
+
+  /// Frees the `SSL` and closes the descriptor, in that order and together. Idempotent.
+  public func close() {
+    if let handle {
+      SSL_free(handle)
+      self.handle = nil
+    }
+    socket.close()
+  }
+
+  /// Whether OpenSSL holds input already read off the socket (a whole record or part of one).
+  public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
   private func configureServerName(_ name: String, verify: Bool) throws(TLSError) {
     let isIP = SocketAddress(numericHost: name, port: 0) != nil
@@ -152,8 +175,8 @@ public final class TLSStream {
         throw TLSError(
           .uncleanEOF, operation, reason: "the peer closed the connection without close_notify")
       }
-      throw TLSError(
-        .io, operation, reason: String(cString: strerror(savedErrno)), code: savedErrno)
+      let failure = SystemCall.failure(operation, errno: savedErrno)
+      throw TLSError(.io, operation, reason: failure.reason, code: savedErrno)
     default:
       // OpenSSL 3 reports a TCP close without close_notify as this SSL error.
       if OpenSSLErrorQueue.peekReason() == SSL_R_UNEXPECTED_EOF_WHILE_READING {

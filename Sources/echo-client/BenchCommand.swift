@@ -1,6 +1,8 @@
 import ArgumentParser
+import CommandLineSupport
 import LoadGenerator
 import Sockets
+import StreamServices
 import TLS
 
 #if canImport(Glibc)
@@ -49,6 +51,15 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Print one JSON object instead of the table.")
   var json = false
 
+  @Option(
+    name: .customLong("mode"),
+    help: """
+      Throughput only: what the server does (its --mode). echo measures the echo; source has \
+      the server send and the client only read (verified against the source pattern); sink has \
+      the client only send, and checks the server's report of what it received.
+      """)
+  var service: ServiceMode = .echo
+
   func validate() throws {
     guard (1...1_000_000).contains(connections) else {
       throw ValidationError("--connections must be between 1 and 1000000, not \(connections)")
@@ -66,6 +77,11 @@ struct BenchCommand: ParsableCommand {
     if resume && (mode != .handshakes || server.plaintext) {
       throw ValidationError("--resume applies to TLS handshakes mode only")
     }
+    if service != .echo && (mode != .throughput || ![.source, .sink].contains(service)) {
+      throw ValidationError(
+        "--mode \(service.rawValue) is not measured; bench throughput takes --mode echo, source "
+          + "or sink, and the other bench modes need an echo server")
+    }
   }
 
   func run() throws {
@@ -77,15 +93,17 @@ struct BenchCommand: ParsableCommand {
       limit.rlim_cur = limit.rlim_max
       _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
-    let plan: BenchPlan
+    var plan: BenchPlan
     do throws(ClientFailure) {
       plan = BenchPlan(
-        mode: mode, addresses: try server.addresses(), tls: try server.tlsContext(),
-        serverName: server.serverName, connections: connections, threads: threads,
-        duration: duration, size: size ?? defaultSize, resume: resume)
+        mode: mode, service: service, addresses: try server.addresses(),
+        tls: try server.tlsContext(), serverName: server.serverName, connections: connections,
+        threads: threads, duration: duration, size: size ?? defaultSize, resume: resume)
     } catch {
       throw error.report()
     }
+    plan.connectTimeout = Int64(server.connectTimeoutMilliseconds)
+    plan.handshakeTimeout = Int64(server.handshakeTimeoutMilliseconds)
     let showProgress = !json && StandardIO.isTerminal(StandardIO.error) && duration >= 3
     let total = Int(plan.duration)
     let progress: (@Sendable (Double) -> Void)? =
@@ -98,16 +116,17 @@ struct BenchCommand: ParsableCommand {
     do throws(SocketError) {
       result = try LoadGenerator.run(plan, progress: progress)
     } catch {
-      throw ClientFailure(error.description, exitCode: 71).report()
+      throw ClientFailure(error.description, status: .osError).report()
     }
     if showProgress { StandardIO.writeProgress("") }
-    let report = json ? BenchReport.json(result) : BenchReport.table(result, target: server.target)
-    try? StandardIO.write(report, to: StandardIO.output)
-    if result.errors > 0 {
-      let first = result.errorMessages.first ?? "unknown"
-      throw ClientFailure("\(result.errors) errors during the run; first: \(first)", exitCode: 1)
-        .report()
+    if json || result.operations > 0 {
+      let report =
+        json
+        ? BenchReport.json(result)
+        : BenchReport.table(result, plan: plan, target: server.target)
+      try? StandardIO.write(report, to: StandardIO.output)
     }
+    if let failure = BenchReport.failure(result, plan: plan) { throw failure.report() }
   }
 
   private var defaultSize: Int {

@@ -1,8 +1,9 @@
+import CommandLineSupport
 import LoadGenerator
 
 /// How a bench result is shown: a table for people, one JSON object for scripts.
 enum BenchReport {
-  static func table(_ result: BenchResult, target: String) -> String {
+  static func table(_ result: BenchResult, plan: BenchPlan, target: String) -> String {
     var rows: [(String, String)] = [
       ("mode", result.mode.rawValue),
       ("server", target),
@@ -14,8 +15,12 @@ enum BenchReport {
     ]
     switch result.mode {
     case .throughput:
-      rows.append(
-        ("echoed", format(Double(result.bytes) / 1_000_000, 1) + " MB, every byte verified"))
+      let megabytes = format(Double(result.bytes) / 1_000_000, 1) + " MB"
+      switch plan.service {
+      case .source: rows.append(("received", megabytes + ", every byte verified"))
+      case .sink: rows.append(("sent", megabytes + ", the server's count checked"))
+      default: rows.append(("echoed", megabytes + ", every byte verified"))
+      }
       rows.append(("throughput", format(result.megabytesPerSecond, 1) + " MB/s"))
     case .latency:
       rows.append(
@@ -37,10 +42,28 @@ enum BenchReport {
         ("held", "\(result.roundTrips) of \(result.connections) connections, each echo verified"))
     }
     rows.append(("errors", "\(result.errors)"))
-    for message in result.errorMessages { rows.append(("", message)) }
     let width = rows.map(\.0.count).max() ?? 0
     return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 }
       .joined(separator: "\n") + "\n"
+  }
+
+  /// Why the run failed, in one line (not one per connection): the first error and how many
+  /// more there were, or that nothing at all succeeded. nil for a good run.
+  static func failure(_ result: BenchResult, plan: BenchPlan) -> ClientFailure? {
+    if result.errors > 0 {
+      let first = result.errorMessages.first ?? "unknown error"
+      let more = result.errors - 1
+      let rest = more == 0 ? "" : " (and \(more) more error\(more == 1 ? "" : "s"))"
+      return ClientFailure(
+        "bench: \(first)\(rest)", status: result.operations == 0 ? .unavailable : .dataError)
+    }
+    guard result.operations == 0 else { return nil }
+    let waiting =
+      result.stalled == 0
+      ? "" : "; \(result.stalled) connections were still waiting for the server at the end"
+    return ClientFailure(
+      "bench: no \(plan.operationName) completed in \(format(plan.duration, 1)) s\(waiting)",
+      status: .unavailable)
   }
 
   private static func latencyRows(_ result: BenchResult) -> [(String, String)] {
@@ -59,6 +82,7 @@ enum BenchReport {
       "\"handshakes\":\(result.handshakes)",
       "\"handshakes_per_s\":\(format(result.handshakesPerSecond, 1))",
       "\"resumed\":\(result.resumed)", "\"latency_us\":{\(latency)}",
+      "\"stalled\":\(result.stalled)", "\"reported_bytes\":\(result.reportedBytes)",
       "\"errors\":\(result.errors)", "\"error_messages\":[\(errors)]",
     ]
     return "{" + fields.joined(separator: ",") + "}\n"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
 import Sockets
+import StreamServices
 import TLS
 
 #if canImport(Glibc)
@@ -40,9 +41,21 @@ struct EchoClientCommand: ParsableCommand {
   @Option(help: "Save the session (with its ticket) to this file at the end, for --sess-in.")
   var sessOut: String?
 
+  @Option(
+    help: """
+      What the server does (its --mode), which decides what pipe mode checks: echo, record and \
+      reverse answer as many bytes as were sent; sink answers one line with the count, which \
+      must match; discard, chargen and source are not checked.
+      """)
+  var mode: ServiceMode = .echo
+
   func validate() throws {
     if server.plaintext && (sessIn != nil || sessOut != nil) {
       throw ValidationError("--sess-in and --sess-out do not apply to --plaintext")
+    }
+    if server.plaintext && mode.needsTLS {
+      throw ValidationError(
+        "--mode \(mode.rawValue) is a TLS mode; it does not apply to --plaintext")
     }
   }
 
@@ -50,14 +63,14 @@ struct EchoClientCommand: ParsableCommand {
     // A server that vanishes must show up as an EPIPE error, not kill the client silently.
     signal(SIGPIPE, SIG_IGN)
     do throws(ClientFailure) {
-      let stream = try connect()
+      let transport = try connect()
       if interactive || StandardIO.isTerminal(StandardIO.input) {
-        try InteractiveSession(stream: stream).run()
+        try InteractiveSession(transport: transport).run()
       } else {
-        try PipeSession(stream: stream).run()
+        try PipeSession(transport: transport, mode: mode).run()
       }
       // Over TLS 1.3 the ticket comes after the handshake, so the session is saved last.
-      if let sessOut, let stream = stream as? TLSStream {
+      if let sessOut, let stream = transport.tlsStream {
         guard let session = stream.resumableSession() else {
           StandardIO.printError(
             "echo-client: the server offered no resumable session; '\(sessOut)' not written")
@@ -66,7 +79,7 @@ struct EchoClientCommand: ParsableCommand {
         do {
           try session.save(to: sessOut)
         } catch {
-          throw ClientFailure(error.description, exitCode: 73)
+          throw ClientFailure(error.description, status: .cannotCreate)
         }
       }
     } catch {
@@ -74,42 +87,33 @@ struct EchoClientCommand: ParsableCommand {
     }
   }
 
-  private func connect() throws(ClientFailure) -> any ByteStream {
+  private func connect() throws(ClientFailure) -> Transport {
     let target = server.target
     let addresses = try server.addresses()
     let socket: Socket
     do {
-      socket = try Socket.connect(to: addresses)
+      socket = try Socket.connect(
+        to: addresses, timeoutMilliseconds: server.connectTimeoutMilliseconds)
       try socket.setNoDelay()
     } catch {
-      throw ClientFailure(error.description, exitCode: 69)
+      let hint = error.code == ETIMEDOUT ? " (--connect-timeout)" : ""
+      throw ClientFailure(error.description + hint, status: error.exitStatus)
     }
     guard let context = try server.tlsContext() else {
       StandardIO.printError("echo-client: connected to \(target) (plaintext)")
-      return PlainStream(socket)
+      return .plain(socket)
     }
     let stream: TLSStream
     do {
       stream = try TLSStream(socket: socket, context: context, serverName: server.serverName)
       if let sessIn { stream.offer(try TLSSession(contentsOf: sessIn)) }
     } catch {
-      throw ClientFailure(
-        error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
+      throw ClientFailure(error.description, status: error.exitStatus)
     }
-    do throws(TLSError) {
-      // The socket is still blocking here, so the handshake finishes, throws, or meets a
-      // close_notify.
-      guard case .done = try stream.handshake() else {
-        throw TLSError(.handshake, "TLS handshake", reason: "the server closed the connection")
-      }
-    } catch {
-      let what =
-        error.kind == .verification ? "certificate verification failed for" : "TLS handshake with"
-      let detail = error.kind == .verification ? error.reason : "\(error.description)"
-      throw ClientFailure("\(what) \(target): \(detail)", exitCode: 69)
-    }
+    try ClientHandshake.run(
+      stream, target: target, timeoutMilliseconds: server.handshakeTimeoutMilliseconds)
     StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream))")
-    return stream
+    return .tls(stream)
   }
 
   /// `TLSv1.3, TLS_AES_128_GCM_SHA256, group X25519, ALPN echo, new session, server

@@ -3,9 +3,9 @@ import TLS
 
 /// Interactive mode: a prompt `:`, one line out, its echo shown as `>line`.
 final class InteractiveSession {
-  private let stream: any ByteStream
+  private let stream: Transport
 
-  init(stream: any ByteStream) { self.stream = stream }
+  init(transport: Transport) { self.stream = transport }
 
   func run() throws(ClientFailure) {
     do {
@@ -13,7 +13,7 @@ final class InteractiveSession {
     } catch let failure as ClientFailure {
       throw failure
     } catch {
-      throw ClientFailure("connection failed: \(error)", exitCode: 74)
+      throw ClientFailure("connection failed: \(error)", status: .ioError)
     }
   }
 
@@ -29,7 +29,7 @@ final class InteractiveSession {
         let count = try buffer.withUnsafeMutableBytes { try stream.receive(into: $0) }
         if count == 0 {
           throw ClientFailure(
-            "the server closed the connection before echoing the line", exitCode: 74)
+            "the server closed the connection before echoing the line", status: .ioError)
         }
         reply.append(contentsOf: buffer[..<count])
       }

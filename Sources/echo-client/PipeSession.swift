@@ -1,5 +1,6 @@
 import CLinux
 import Sockets
+import StreamServices
 import TLS
 
 #if canImport(Glibc)
@@ -14,7 +15,10 @@ import TLS
 final class PipeSession {
   private static let chunk = 64 * 1024
 
-  private let stream: any ByteStream
+  private let stream: Transport
+  private let mode: ServiceMode
+  /// Sink mode: the start of what came back, where the report line is.
+  private var replyStart: [UInt8] = []
   private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private var inputStart = 0
@@ -24,7 +28,10 @@ final class PipeSession {
   private var sent = 0
   private var received = 0
 
-  init(stream: any ByteStream) { self.stream = stream }
+  init(transport: Transport, mode: ServiceMode) {
+    self.stream = transport
+    self.mode = mode
+  }
 
   deinit {
     input.deallocate()
@@ -39,16 +46,31 @@ final class PipeSession {
       throw failure
     } catch {
       throw ClientFailure(
-        "connection failed after \(sent) bytes sent, \(received) echoed: \(error)", exitCode: 74)
+        "connection failed after \(sent) bytes sent, \(received) received: \(error)",
+        status: .ioError)
     }
     if !inputEnded || inputStart < inputEnd {
       throw ClientFailure(
         "the server closed the connection before all input was sent (\(sent) bytes sent)",
-        exitCode: 74)
+        status: .ioError)
     }
-    if received != sent {
+    try checkReply()
+  }
+
+  /// What the server's mode promises for what was sent.
+  private func checkReply() throws(ClientFailure) {
+    if mode.repliesWithSameLength && received != sent {
       throw ClientFailure(
-        "the echo is incomplete: \(sent) bytes sent, \(received) echoed", exitCode: 74)
+        "the echo is incomplete: \(sent) bytes sent, \(received) echoed", status: .ioError)
+    }
+    guard mode == .sink else { return }
+    let text = String(decoding: replyStart, as: UTF8.self)
+    guard let report = SinkReport(line: text) else {
+      throw ClientFailure("no sink report in the reply: '\(text.prefix(80))'", status: .ioError)
+    }
+    if report.bytes != sent {
+      throw ClientFailure(
+        "the sink counted \(report.bytes) bytes, \(sent) were sent", status: .ioError)
     }
   }
 
@@ -84,6 +106,9 @@ final class PipeSession {
         try StandardIO.writeAll(
           StandardIO.output, UnsafeRawBufferPointer(rebasing: output[..<count]))
         received += count
+        if mode == .sink && replyStart.count < 256 {
+          replyStart += UnsafeRawBufferPointer(rebasing: output[..<min(count, 256)])
+        }
         progressed = true
       case .wantRead: break
       case .wantWrite: needWritable = true

@@ -40,12 +40,23 @@ struct ServerOptions: ParsableArguments {
   @Option(help: "PEM private key of --cert.")
   var key: String?
 
+  @Option(help: "Seconds to wait for the TCP connection to be accepted.")
+  var connectTimeout: Double = 10
+
+  @Option(help: "Seconds to wait for the TLS handshake to complete.")
+  var handshakeTimeout: Double = 10
+
   func validate() throws {
     if let port, !(1...65535).contains(port) {
       throw ValidationError("--port must be between 1 and 65535, not \(port)")
     }
     if let servername, servername.isEmpty {
       throw ValidationError("--servername must not be empty")
+    }
+    for (name, value) in [
+      ("--connect-timeout", connectTimeout), ("--handshake-timeout", handshakeTimeout),
+    ] where !(value > 0 && value <= 3600) {
+      throw ValidationError("\(name) must be more than 0 and at most 3600 seconds, not \(value)")
     }
     if (cert == nil) != (key == nil) {
       throw ValidationError("--cert and --key go together")
@@ -69,11 +80,14 @@ struct ServerOptions: ParsableArguments {
 
   var serverName: String { servername ?? host }
 
+  var connectTimeoutMilliseconds: Int32 { Int32((connectTimeout * 1000).rounded()) }
+  var handshakeTimeoutMilliseconds: Int32 { Int32((handshakeTimeout * 1000).rounded()) }
+
   func addresses() throws(ClientFailure) -> [SocketAddress] {
     do {
       return try SocketAddress.resolve(host: host, port: resolvedPort)
     } catch {
-      throw ClientFailure(error.description, exitCode: 68)
+      throw ClientFailure(error.description, status: error.exitStatus)
     }
   }
 
@@ -89,8 +103,7 @@ struct ServerOptions: ParsableArguments {
       configuration.keyLogFile = tls.keylog ?? Self.environmentKeyLogFile
       return try TLSContext(configuration, role: .client)
     } catch {
-      throw ClientFailure(
-        error.description, exitCode: error.reason.contains("No such file") ? 66 : 65)
+      throw ClientFailure(error.description, status: error.exitStatus)
     }
   }
 
@@ -108,11 +121,11 @@ struct ServerOptions: ParsableArguments {
 /// A failure the client reports in one line, with the exit status (sysexits) it maps to.
 struct ClientFailure: Error {
   var message: String
-  var exitCode: Int32
+  var status: ExitStatus
 
-  init(_ message: String, exitCode: Int32) {
+  init(_ message: String, status: ExitStatus) {
     self.message = message
-    self.exitCode = exitCode
+    self.status = status
   }
 }
 
@@ -120,6 +133,6 @@ extension ClientFailure {
   /// Prints the failure as one line and returns the exit code to throw.
   func report() -> ExitCode {
     StandardIO.printError("echo-client: \(message)")
-    return ExitCode(exitCode)
+    return status.exitCode
   }
 }

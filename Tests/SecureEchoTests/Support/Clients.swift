@@ -104,7 +104,7 @@ final class TLSClient {
   }
 
   func send(_ data: Data) throws {
-    try data.withUnsafeBytes { try stream.sendAll($0) }
+    try data.withUnsafeBytes { try Transport.tls(stream).sendAll($0) }
   }
 
   func receive(exactly count: Int) throws -> Data {

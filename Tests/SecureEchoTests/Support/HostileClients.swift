@@ -94,12 +94,12 @@ func echoOnce(
 
 /// Opens a connection in `mode` (TLS: handshake done) and returns its byte stream, for clients
 /// that drive the stream themselves.
-func connectStream(_ mode: EchoMode, port: UInt16, context: TLSContext?) throws -> any ByteStream {
+func connectStream(_ mode: EchoMode, port: UInt16, context: TLSContext?) throws -> Transport {
   switch mode {
-  case .plaintext: return PlainStream(try connectTCP(port: port))
+  case .plaintext: return .plain(try connectTCP(port: port))
   case .tls:
     guard let context else { throw TestFailure("a TLS connection needs a context") }
-    return try TLSClient(port: port, context: context).stream
+    return .tls(try TLSClient(port: port, context: context).stream)
   }
 }
 
@@ -114,7 +114,7 @@ struct PushOutcome: Sendable {
 /// Writes random bytes on `stream` as fast as it takes them, never reading, until `limit` bytes
 /// are sent or no byte has gone out for `stall`. The socket is made non-blocking, so a server
 /// that applies backpressure stops the loop instead of blocking it forever.
-func pushWithoutReading(_ stream: any ByteStream, limit: Int, stall: Duration) throws
+func pushWithoutReading(_ stream: Transport, limit: Int, stall: Duration) throws
   -> PushOutcome
 {
   try stream.socket.setNonBlocking(true)

@@ -1,0 +1,33 @@
+import Logging
+import TLS
+
+/// The one line a closed connection leaves in the log.
+enum ConnectionLog {
+  static func closed(
+    _ connection: Connection, _ reason: CloseReason, _ detail: String?, now: Int64,
+    logger: Logger
+  ) {
+    guard logger.logLevel <= .info else { return }
+    let transport = connection.transport
+    var metadata: Logger.Metadata = [
+      "peer": "\(connection.peer)", "transport": "\(transport.isTLS ? "tls" : "plaintext")",
+      "mode": "\(connection.serviceName)",
+      "bytes_in": .stringConvertible(connection.bytesIn),
+      "bytes_out": .stringConvertible(connection.bytesOut),
+      "duration_ms": .stringConvertible(now - connection.openedAt),
+      "reason": "\(reason.name)",
+    ]
+    if let detail { metadata["detail"] = "\(detail)" }
+    if let tls = transport.tlsStream {
+      if let name = tls.requestedServerName { metadata["server_name"] = "\(name)" }
+      if connection.hasStarted {
+        metadata["tls_version"] = "\(tls.protocolVersion)"
+        metadata["cipher"] = "\(tls.cipher)"
+        metadata["resumed"] = "\(tls.isResumed)"
+        if let alpn = tls.alpnProtocol { metadata["alpn"] = "\(alpn)" }
+        if let subject = tls.peerCertificateSubject { metadata["client_subject"] = "\(subject)" }
+      }
+    }
+    logger.info("connection closed", metadata: metadata)
+  }
+}

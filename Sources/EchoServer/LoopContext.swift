@@ -1,0 +1,54 @@
+import Sockets
+import StreamServices
+
+/// What a loop lends the connections it steps: its scratch memory, its clock, its counters and
+/// the limits and service they run under. One per loop; only its thread touches it.
+final class LoopContext {
+  /// One read's worth: larger than a TLS record (16 KiB), so that one TLS read drains a record,
+  /// and what the coalescing echo gathers before writing.
+  static let bufferSize = 64 * 1024
+  /// How many reads one connection may do before the others get a turn.
+  static let readBudget = 16
+
+  /// Read scratch space shared by every connection: a read is written back at once, so only
+  /// bytes the socket did not take are copied out (into the connection's pending output).
+  let buffer: UnsafeMutableRawBufferPointer
+  /// Scratch for services that transform what they read (reverse), reused by every connection.
+  var output: [UInt8] = []
+  /// Plaintext echo: the pipe for zero-copy echo (splice); nil to echo through `buffer`.
+  let splicePipe: SplicePipe?
+  let statistics: LoopStatistics
+  let limits: ServerConfiguration.Limits
+  let service: ServiceConfiguration
+  /// The loop's clock in milliseconds, read once per wake-up: timeouts need no finer grain.
+  var now: Int64
+  /// Set when a connection freed much memory (a finished handshake, a close): the loop then
+  /// hands free pages back to the system once it is quiet.
+  var freedMemory = false
+
+  init(
+    splicePipe: SplicePipe?, statistics: LoopStatistics, limits: ServerConfiguration.Limits,
+    service: ServiceConfiguration
+  ) {
+    self.buffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
+    self.splicePipe = splicePipe
+    self.statistics = statistics
+    self.limits = limits
+    self.service = service
+    self.now = MonotonicClock.milliseconds()
+  }
+
+  deinit { buffer.deallocate() }
+}
+
+/// What the service stage does for every connection: the mode, and its one parameter.
+public struct ServiceConfiguration: Sendable {
+  public var mode: ServiceMode
+  /// `source`: bytes to send before closing; nil sends until the client closes.
+  public var sourceBytes: Int?
+
+  public init(mode: ServiceMode = .echo, sourceBytes: Int? = nil) {
+    self.mode = mode
+    self.sourceBytes = sourceBytes
+  }
+}

@@ -1,0 +1,118 @@
+import CLinux
+import Logging
+import Sockets
+import TLS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Accepting and admitting. Every accepted connection is counted once in `accepted` and, in
+/// the end, once in exactly one `closed_<reason>`: refused at the limit, refused for want of
+/// descriptors, failed to set up, or closed after serving.
+extension ServerLoop {
+  func acceptConnections(on listener: Int32) {
+    // Bounded so one loop does not take a burst that the others could share; the listener is
+    // level-triggered and reports what is left.
+    for _ in 0..<64 {
+      do {
+        switch try Socket.accept(listener: listener) {
+        case .wouldBlock: return
+        case .processed(let (socket, address)): admit(socket, peer: address)
+        }
+      } catch  where error.isConnectionReset {
+        continue
+      } catch  where error.isDescriptorExhaustion {
+        if !shedConnection(on: listener) { pauseAccepting(listener, error) }
+        return
+      } catch  where error.code == EINVAL {
+        // The server shut the listener down to stop accepting; stop watching it.
+        epoll.remove(listener)
+        listeners.removeAll { $0 == listener }
+        return
+      } catch {
+        // Out of memory or buffers: the listener stays readable, so waiting for epoll again
+        // would spin; stop accepting for a moment instead.
+        pauseAccepting(listener, error)
+        return
+      }
+    }
+  }
+
+  /// Out of descriptors: frees the spare one to accept the waiting connection and refuse it,
+  /// rather than leave it queued. Returns false when there is no spare to do it with.
+  private func shedConnection(on listener: Int32) -> Bool {
+    guard spareDescriptor >= 0 else { return false }
+    Glibc.close(spareDescriptor)
+    if case .processed(let (socket, address))? = try? Socket.accept(listener: listener) {
+      statistics.accepted.add(1)
+      refuse(socket, peer: address, because: .refusedNoDescriptors)
+    }
+    spareDescriptor = Self.openSpare()
+    return true
+  }
+
+  /// Takes `listener` out of epoll for 100 ms after an accept failure that would otherwise
+  /// repeat at once (level-triggered), and warns at most once a second.
+  private func pauseAccepting(_ listener: Int32, _ error: SocketError) {
+    if now - lastAcceptWarning >= 1000 {
+      lastAcceptWarning = now
+      logger.warning("accept failed; pausing new connections for 100 ms: \(error)")
+    }
+    epoll.remove(listener)
+    listeners.removeAll { $0 == listener }
+    pausedListeners.append(listener)
+    acceptResumeAt = now + 100
+  }
+
+  func resumeAcceptingIfDue() {
+    guard let resumeAt = acceptResumeAt, now >= resumeAt else { return }
+    acceptResumeAt = nil
+    for listener in pausedListeners {
+      do {
+        try epoll.add(listener, [.readable, .exclusive], token: UInt64(listener))
+        listeners.append(listener)
+      } catch {
+        logger.error("cannot watch the listener again: \(error)")
+      }
+    }
+    pausedListeners = []
+  }
+
+  private func refuse(_ socket: Socket, peer: SocketAddress, because reason: CloseReason) {
+    socket.close()
+    statistics.closed(reason)
+    refusals.note(reason, peer: peer, now: now, logger: logger)
+  }
+
+  private func admit(_ socket: Socket, peer: SocketAddress) {
+    statistics.accepted.add(1)
+    guard control.admitConnection() else {
+      return refuse(socket, peer: peer, because: .refusedAtLimit)
+    }
+    // A client that goes away between accept and here costs only this connection.
+    let transport: Transport
+    do {
+      try socket.setNoDelay()
+      if let tls = control.currentTLS {
+        transport = .tls(try TLSStream(socket: socket, context: tls))
+      } else {
+        transport = .plain(socket)
+      }
+      try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
+    } catch {
+      control.releaseConnection()
+      socket.close()
+      statistics.closed(.error)
+      logger.warning(
+        "connection setup failed", metadata: ["peer": "\(peer)", "detail": "\(error)"])
+      return
+    }
+    let connection = Connection(
+      transport: transport, peer: peer.description, service: context.service, loop: context)
+    store(connection)
+    timers.schedule(connection, at: connection.nextDeadline(context.limits))
+    // A service that speaks first (chargen, source) starts without waiting for the client.
+    if !transport.isTLS && context.service.mode.serverSpeaksFirst { drive(connection) }
+  }
+}

@@ -1,0 +1,129 @@
+import Sockets
+import StreamServices
+import TLS
+
+/// `discard` (RFC 863): reads and drops until the client closes.
+enum DiscardService {
+  static func step(
+    _ channel: inout Channel, _ loop: LoopContext
+  ) throws(TransportError) -> ServiceOutcome {
+    for _ in 0..<LoopContext.readBudget {
+      switch try channel.read(into: loop.buffer, loop) {
+      case .done: continue
+      case .wantRead: return .wait(.readable)
+      case .wantWrite: return .wait(.writable)
+      case .closed: return .finished(.clientClosed, peerClosed: true)
+      }
+    }
+    return .runAgain
+  }
+}
+
+/// `chargen` (RFC 864) and `source`: sends a pattern, paced by the client (it waits whenever
+/// the socket is full), while reading and dropping what the client sends, to see it close.
+/// The pattern is written straight from its shared, immutable bytes: an unfinished write is
+/// retried from the same offset, so it passes OpenSSL the same bytes again, and nothing is
+/// copied per connection.
+struct PatternSender {
+  enum Pattern {
+    case chargen, source
+  }
+
+  private let pattern: Pattern
+  /// Where the next byte comes from, inside the pattern's period.
+  private var offset = 0
+  /// Bytes still to send; nil: until the client closes.
+  private var remaining: Int?
+
+  init(_ pattern: Pattern, limit: Int?) {
+    self.pattern = pattern
+    self.remaining = limit
+  }
+
+  mutating func step(
+    _ channel: inout Channel, _ loop: LoopContext
+  ) throws(TransportError) -> ServiceOutcome {
+    // Once per step, not per write: input is rare here, and each read that finds nothing is a
+    // syscall.
+    switch try channel.read(into: loop.buffer, loop) {
+    case .closed: return .finished(.clientClosed, peerClosed: true)
+    case .done, .wantRead, .wantWrite: break
+    }
+    let (bytes, period, tail) =
+      switch pattern {
+      case .chargen: (ChargenPattern.bytes, ChargenPattern.period, ChargenPattern.tail)
+      case .source: (SourcePattern.bytes, SourcePattern.period, SourcePattern.tail)
+      }
+    for _ in 0..<LoopContext.readBudget {
+      if remaining == 0 { return .finished(.completed, peerClosed: false) }
+      let length = min(tail, remaining ?? tail)
+      let start = offset
+      let step = try bytes.withBytes { (all) throws(TransportError) in
+        try channel.transport.write(UnsafeRawBufferPointer(rebasing: all[start..<(start + length)]))
+      }
+      switch step {
+      case .done(let count):
+        channel.wrote(count, loop)
+        offset = (offset + count) % period
+        if let left = remaining { remaining = left - count }
+      case .wantWrite, .closed: return .wait([.readable, .writable])
+      case .wantRead: return .wait(.readable)
+      }
+    }
+    return .runAgain
+  }
+}
+
+/// `sink`: reads until the client's end of input, then answers one `SinkReport` line.
+struct SinkService {
+  /// Monotonic nanoseconds of the first byte.
+  private var firstByte: UInt64?
+
+  mutating func step(
+    _ channel: inout Channel, _ loop: LoopContext
+  ) throws(TransportError) -> ServiceOutcome {
+    for _ in 0..<LoopContext.readBudget {
+      switch try channel.read(into: loop.buffer, loop) {
+      case .done: if firstByte == nil { firstByte = MonotonicClock.nanoseconds() }
+      case .wantRead: return .wait(.readable)
+      case .wantWrite: return .wait(.writable)
+      case .closed:
+        let elapsed = firstByte.map { MonotonicClock.nanoseconds() - $0 } ?? 0
+        var line = SinkReport(bytes: channel.bytesIn, nanoseconds: elapsed).line
+        line.withUTF8 { channel.keep(UnsafeRawBufferPointer($0)) }
+        return .finished(.completed, peerClosed: true)
+      }
+    }
+    return .runAgain
+  }
+}
+
+/// `reverse`: each line back reversed (see `LineReverser`). A class, so that the line it holds
+/// is changed in place rather than copied out of the connection's stage and back.
+final class ReverseService {
+  private var reverser = LineReverser()
+
+  func step(_ channel: inout Channel, _ loop: LoopContext) throws(TransportError) -> ServiceOutcome
+  {
+    for _ in 0..<LoopContext.readBudget {
+      if channel.hasPending, let interest = try channel.flush(loop) { return .wait(interest) }
+      loop.output.removeAll(keepingCapacity: true)
+      switch try channel.read(into: loop.buffer, loop) {
+      case .done(let count):
+        reverser.feed(UnsafeRawBufferPointer(rebasing: loop.buffer[..<count]), into: &loop.output)
+        guard !loop.output.isEmpty else { continue }
+        let interest = try loop.output.withBytes { (bytes) throws(TransportError) in
+          try channel.send(bytes, loop)
+        }
+        if let interest { return .wait(interest) }
+      case .wantRead: return .wait(.readable)
+      case .wantWrite: return .wait(.writable)
+      case .closed:
+        reverser.finish(into: &loop.output)
+        loop.output.withUnsafeBytes { channel.keep($0) }
+        return .finished(.clientClosed, peerClosed: true)
+      }
+    }
+    return .runAgain
+  }
+}

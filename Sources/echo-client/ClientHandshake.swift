@@ -1,0 +1,51 @@
+import CommandLineSupport
+import Sockets
+import TLS
+
+/// The client's TLS handshake, bounded in time: a server that accepts and never answers must
+/// not hang the client.
+enum ClientHandshake {
+  /// Runs the handshake on `stream` within `timeoutMilliseconds`, then leaves the socket
+  /// blocking again.
+  static func run(
+    _ stream: TLSStream, target: String, timeoutMilliseconds: Int32
+  ) throws(ClientFailure) {
+    let socket = stream.socket
+    let deadline = MonotonicClock.milliseconds() + Int64(timeoutMilliseconds)
+    do {
+      try socket.setNonBlocking(true)
+      handshake: while true {
+        let step: TLSResult<Void>
+        do { step = try stream.handshake() } catch { throw failure(error, target: target) }
+        let writable: Bool
+        switch step {
+        case .done: break handshake
+        case .wantRead: writable = false
+        case .wantWrite: writable = true
+        case .closed:
+          throw ClientFailure(
+            "TLS handshake with \(target): the server closed the connection", status: .unavailable)
+        }
+        let left = Int32(clamping: deadline - MonotonicClock.milliseconds())
+        guard left > 0, try socket.waitUntil(writable: writable, timeoutMilliseconds: left) else {
+          throw ClientFailure(
+            "TLS handshake with \(target): no answer within \(seconds(timeoutMilliseconds)) s "
+              + "(--handshake-timeout)", status: .unavailable)
+        }
+      }
+      try socket.setNonBlocking(false)
+    } catch let failure as ClientFailure {
+      throw failure
+    } catch {
+      throw ClientFailure("TLS handshake with \(target): \(error)", status: .ioError)
+    }
+  }
+
+  private static func failure(_ error: TLSError, target: String) -> ClientFailure {
+    if error.kind == .verification {
+      return ClientFailure(
+        "certificate verification failed for \(target): \(error.reason)", status: .unavailable)
+    }
+    return ClientFailure("TLS handshake with \(target): \(error.description)", status: .unavailable)
+  }
+}
