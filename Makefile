@@ -2,14 +2,21 @@
 #   make run         release build, dev certs if missing, TLS echo on localhost:4433
 #   make run-plain   plaintext echo on localhost:8080
 #   make test        the whole test suite
-#   make certs       CA, server and client certificates (KEY=rsa for RSA-2048)
+#   make certs       CA, server and client certificates (KEY=rsa for RSA-2048); leaves that
+#                    expire within 7 days are issued again
 #   make bench       benchmarks against OpenSSL's floor and peers; rewrites BENCHMARKS.md
 
 SWIFT ?= swift
 OPENSSL ?= openssl
 CERTS := certs
 KEY ?= ec
-DAYS ?= 365
+# Leaves live 90 days, as Mozilla's modern profile asks (and sslyze checks); the CA longer, so
+# that renewing a leaf never means trusting a new CA.
+DAYS ?= 90
+CA_DAYS ?= 3650
+# Seconds: a leaf that expires within this is issued again by `make certs` (and so by `make run`
+# and `make test`), keeping the CA.
+RENEW_WITHIN ?= 604800
 ARGS ?=
 
 ifeq ($(KEY),rsa)
@@ -23,7 +30,8 @@ endif
 DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
-.PHONY: all build release run run-plain test test-sanitize certs clean-certs clean format lint bench
+.PHONY: all build release run run-plain test test-sanitize certs renew-expiring dev-certs \
+        clean-certs clean format lint bench
 .DELETE_ON_ERROR:
 
 all: build
@@ -77,7 +85,21 @@ bench: release certs
 	$(CC) -O2 -Wall -Wextra $(OPENSSL_CFLAGS) -o $(BENCH_BUILD)/openssl-floor bench/openssl-floor.c $(OPENSSL_LIBS)
 	bash bench/run.sh
 
-certs: $(DEV_CERTS)
+certs: renew-expiring
+	@$(MAKE) --no-print-directory dev-certs
+
+dev-certs: $(DEV_CERTS)
+	@:
+
+# A leaf close to its end (or already past it) is removed, so that the rule below issues it
+# again from the same CA.
+renew-expiring:
+	@for leaf in $(CERTS)/server.crt $(CERTS)/client.crt; do \
+	  if [ -f "$$leaf" ] && ! $(OPENSSL) x509 -checkend $(RENEW_WITHIN) -noout -in "$$leaf" >/dev/null 2>&1; then \
+	    echo "$$leaf expires within $$(( $(RENEW_WITHIN) / 86400 )) days: issuing it again"; \
+	    rm -f "$$leaf"; \
+	  fi; \
+	done
 
 # Private keys are made under umask 077 so they are never readable by others,
 # even for an instant.
@@ -88,7 +110,7 @@ $(CERTS)/%.key:
 $(CERTS)/ca.crt: $(CERTS)/ca.key $(CERTS)/ca.ext
 	$(OPENSSL) req -new -key $(CERTS)/ca.key -subj "/O=SecureEcho Development/CN=SecureEcho Development CA" \
 	  -out $(CERTS)/ca.csr
-	$(OPENSSL) x509 -req -in $(CERTS)/ca.csr -signkey $(CERTS)/ca.key -days $(DAYS) \
+	$(OPENSSL) x509 -req -in $(CERTS)/ca.csr -signkey $(CERTS)/ca.key -days $(CA_DAYS) \
 	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -extfile $(CERTS)/ca.ext -out $@
 	rm -f $(CERTS)/ca.csr
 

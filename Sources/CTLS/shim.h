@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
+#include <openssl/ocsp.h>
 
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3
 #error "SecureEcho needs OpenSSL 3 or newer with its headers (Debian: apt-get install libssl-dev)"
@@ -110,6 +111,11 @@ static inline int ctls_ticket_crypto_init(EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *m
   if (EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, aes_key, iv, encrypt) != 1) return 0;
   if (EVP_MAC_init(mac, hmac_key, 32, params) != 1) return 0;
   return 1;
+}
+
+/// EVP_get_digestbyobj is a macro over EVP_get_digestbyname(OBJ_nid2sn(OBJ_obj2nid(o))).
+static inline const EVP_MD *ctls_get_digest_by_object(const ASN1_OBJECT *object) {
+  return EVP_get_digestbyobj(object);
 }
 
 #endif

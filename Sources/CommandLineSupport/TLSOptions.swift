@@ -8,7 +8,7 @@ public struct TLSOptions: ParsableArguments {
 
   @Option(
     help: """
-      Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers) or \\
+      Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers) or \
       modern (TLS 1.3 only).
       """)
   public var tlsProfile: TLSConfiguration.Profile = .intermediate

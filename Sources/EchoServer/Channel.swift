@@ -23,6 +23,9 @@ struct Channel {
 
   var hasPending: Bool { pendingOffset < pending.count }
 
+  /// Bytes kept for the socket.
+  var pendingCount: Int { pending.count - pendingOffset }
+
   /// Reads into `buffer`, counting what came.
   mutating func read(
     into buffer: UnsafeMutableRawBufferPointer, _ loop: LoopContext

@@ -86,6 +86,7 @@ final class Connection: DeadlineHeapElement {
           case .runAgain: return .runAgain
           case .finished(let reason, let peerClosed):
             enter(.closing(Closing(reason, peerClosed: peerClosed)))
+          case .closeNow(let reason): return .close(reason, detail: nil)
           }
         case .closing(var closing):
           let outcome = try closing.step(&channel, loop)

@@ -79,7 +79,7 @@ public final class EchoServer: Sendable {
       self.control = try ServerControl(
         maxConnections: configuration.limits.maxConnections, tls: tls)
     } catch {
-      throw ServerError.startup(error.operation, error.reason)
+      throw ServerError.resources(error.operation, error.reason)
     }
   }
 
@@ -90,9 +90,7 @@ public final class EchoServer: Sendable {
     let descriptors = listeners.map(\.descriptor)
     var addresses: [SocketAddress] = []
     for listener in listeners {
-      do { addresses.append(try listener.localAddress()) } catch {
-        throw ServerError.startup(error.operation, error.reason)
-      }
+      do { addresses.append(try listener.localAddress()) } catch { throw .listen(error) }
     }
     var loops: [RunningLoop] = []
     let loopCount = max(1, configuration.threads)
@@ -107,7 +105,7 @@ public final class EchoServer: Sendable {
           configuration: configuration, logger: logger)
       } catch {
         abandon(loops)
-        throw ServerError.startup("set up event loop", "\(error)")
+        throw ServerError.resources("set up event loop", "\(error)")
       }
       let statistics = loop.statistics
       let handover = Handover(value: loop)
@@ -120,7 +118,7 @@ public final class EchoServer: Sendable {
         loops.append(RunningLoop(wakeup: wakeup, thread: thread, statistics: statistics))
       } catch {
         abandon(loops)
-        throw ServerError.startup(error.operation, error.reason)
+        throw ServerError.resources(error.operation, error.reason)
       }
     }
     state.started(listeners: Handover(value: listeners), loops: loops)
@@ -182,7 +180,9 @@ public final class EchoServer: Sendable {
       resolved = try SocketAddress.resolve(
         host: configuration.host, port: configuration.port, forListening: true)
     } catch {
-      throw ServerError.startup("--host \(configuration.host)", error.reason)
+      var named = error
+      named.operation = "--host \(configuration.host)"
+      throw .listen(named)
     }
     var listeners: [Socket] = []
     var port = configuration.port
@@ -200,11 +200,13 @@ public final class EchoServer: Sendable {
         // other addresses are enough.
         logger.notice("not listening on \(target): \(error.reason)")
       } catch {
-        throw ServerError.startup(error.operation, error.reason)
+        throw .listen(error)
       }
     }
     guard !listeners.isEmpty else {
-      throw ServerError.startup("--host \(configuration.host)", "no address to listen on")
+      throw .listen(
+        SocketError(
+          "--host \(configuration.host)", reason: "no address to listen on", errno: EADDRNOTAVAIL))
     }
     return listeners
   }

@@ -5,10 +5,8 @@ import Sockets
   import Glibc
 #endif
 
-/// Writes log lines to stderr as text or as one JSON object per line.
-///
-/// Each line goes out in a single `write(2)`, so lines from different loop threads never
-/// interleave, and nothing is buffered that a crash could lose.
+/// Formats log lines as text or as one JSON object per line, and hands each to a `LogSink`,
+/// which writes them to stderr without ever blocking the caller.
 public struct ServerLogHandler: LogHandler {
   public enum Format: String, Sendable, CaseIterable {
     case text, json
@@ -17,10 +15,12 @@ public struct ServerLogHandler: LogHandler {
   public var logLevel: Logger.Level
   public var metadata: Logger.Metadata = [:]
   private let format: Format
+  private let sink: LogSink
 
-  public init(format: Format, level: Logger.Level) {
+  public init(format: Format, level: Logger.Level, sink: LogSink) {
     self.format = format
     self.logLevel = level
+    self.sink = sink
   }
 
   public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -36,7 +36,7 @@ public struct ServerLogHandler: LogHandler {
       case .text: textLine(event, fields)
       case .json: jsonLine(event, fields)
       }
-    try? StandardIO.write(line, to: StandardIO.error)
+    sink.write(line, essential: event.level >= .notice)
   }
 
   private func textLine(_ event: LogEvent, _ fields: Logger.Metadata) -> String {

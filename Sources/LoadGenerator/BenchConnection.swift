@@ -28,7 +28,11 @@ final class BenchConnection {
   var startedAt: UInt64 = 0
   /// Handshakes mode with --resume: the session of this slot's previous connection.
   var session: TLSSession?
-  /// Sink mode: the start of the server's answer.
+  /// The length of a write that could not finish (TLS wants it again, with the same bytes,
+  /// before anything else is sent); 0 when none.
+  var unfinishedWrite = 0
+  /// Sink mode: our side has been closed (close_notify or FIN sent), and the server's answer.
+  var outputClosed = false
   var report: [UInt8] = []
 
   init(slot: Int, socket: Socket, startedAt: UInt64) {

@@ -24,13 +24,16 @@ extension BenchLoop {
         let step = try SourcePattern.bytes.withUnsafeBytes { bytes in
           try transport.write(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
         }
+        connection.unfinishedWrite = 0
         switch step {
         case .done(let count):
           connection.sent += count
           if plan.service == .sink && measuring { result.bytes += count }
           progressed = true
-        case .wantWrite: needWrite = true
-        case .wantRead: break
+        case .wantWrite:
+          needWrite = true
+          connection.unfinishedWrite = length
+        case .wantRead: connection.unfinishedWrite = length
         case .closed: throw BenchError("the server closed the connection")
         }
       }
@@ -138,11 +141,27 @@ extension BenchLoop {
 
   /// Sink mode after the run: closes our side, then reads the server's one-line report.
   private func awaitReport(_ connection: BenchConnection, _ transport: Transport) throws {
-    if connection.report.isEmpty {
+    // OpenSSL refuses to close while a record is half written: finish it first.
+    while connection.unfinishedWrite > 0 {
+      let start = SourcePattern.start(offset: connection.sent, seed: connection.seed)
+      let length = connection.unfinishedWrite
+      let step = try SourcePattern.bytes.withUnsafeBytes { bytes in
+        try transport.write(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
+      }
+      switch step {
+      case .done(let count):
+        connection.sent += count
+        connection.unfinishedWrite = 0
+      case .wantWrite: return wait(connection, .writable)
+      case .wantRead: return wait(connection, .readable)
+      case .closed: throw BenchError("the server closed the connection")
+      }
+    }
+    if !connection.outputClosed {
       switch try transport.closeOutput() {
       case .wantRead: return wait(connection, .readable)
       case .wantWrite: return wait(connection, .writable)
-      case .done, .closed: break
+      case .done, .closed: connection.outputClosed = true
       }
     }
     while true {

@@ -17,7 +17,7 @@ final class CallbackState: Sendable {
   let alpnProtocols: [String]
   let ticketKeys: TicketKeyRing?
   let keyLog: KeyLogFile?
-  let ocspResponse: [UInt8]?
+  let ocspStaple: OCSPStaple?
 
   /// `ticketKeys`: a ring to keep using (after a reload, so that tickets already issued stay
   /// valid); nil makes a new one.
@@ -46,11 +46,12 @@ final class CallbackState: Sendable {
     keyLog = try configuration.keyLogFile.map { (path) throws(TLSError) in
       try KeyLogFile(path: path)
     }
-    if role == .server, let path = configuration.ocspResponseFile {
-      try TLSContext.checkReadable(path, what: "OCSP response")
-      ocspResponse = try Self.readFile(path, what: "OCSP response")
+    if role == .server, let path = configuration.ocspResponseFile,
+      let chain = configuration.certificateChainFile
+    {
+      ocspStaple = try OCSPStaple(path: path, chainFile: chain)
     } else {
-      ocspResponse = nil
+      ocspStaple = nil
     }
   }
 
@@ -76,7 +77,7 @@ final class CallbackState: Sendable {
       }
       // Tickets are stateless; a server-side session cache would only grow with clients.
       _ = ctls_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
-      if ocspResponse != nil && primary {
+      if ocspStaple != nil && primary {
         _ = ctls_CTX_set_stapled_ocsp_callback(context, Self.stapleResponse, nil)
       }
     }
@@ -155,7 +156,7 @@ final class CallbackState: Sendable {
   private static let stapleResponse:
     @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
       ssl, _ in
-      guard let response = of(ssl)?.ocspResponse else { return SSL_TLSEXT_ERR_NOACK }
+      guard let response = of(ssl)?.ocspStaple?.der else { return SSL_TLSEXT_ERR_NOACK }
       let ok = response.withUnsafeBufferPointer {
         ctls_set_ocsp_response(ssl, $0.baseAddress, $0.count)
       }

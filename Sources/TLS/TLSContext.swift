@@ -78,6 +78,9 @@ public final class TLSContext: @unchecked Sendable {
 
   deinit { SSL_CTX_free(context) }
 
+  /// The stapled OCSP response's certificate status and validity, for the log; nil if none.
+  public var stapledOCSPSummary: String? { callbacks.ocspStaple?.summary }
+
   /// The context for `serverName`, if SNI asked for one this server has.
   func namedContext(_ serverName: String) -> TLSContext? { named[serverName.lowercased()] }
 

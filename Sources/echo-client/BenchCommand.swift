@@ -18,13 +18,20 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Load an echo server and measure it; every echoed byte is verified.",
     discussion: """
-      Modes: throughput (each connection streams --size chunks: MB/s of echoed payload), \\
-      latency (each connection sends a --size message and waits for its echo: round trips per \\
-      second and latency percentiles), handshakes (a new connection per iteration, full \\
-      handshake or --resume, one byte echoed: handshakes per second and handshake latency), \\
+      Modes: throughput (each connection streams --size chunks: MB/s of echoed payload), \
+      latency (each connection sends a --size message and waits for its echo: round trips per \
+      second and latency percentiles), handshakes (a new connection per iteration, full \
+      handshake or --resume, one byte echoed: handshakes per second and handshake latency), \
       hold (open --connections, verify one echo on each, hold them for --duration).
 
-      A wrong byte in any echo is an error: it is reported and the exit status is non-zero.
+      A wrong byte in any echo is an error. A run with any error, or in which nothing succeeded \
+      (a server that accepts and never answers), ends with one line on stderr, the first error \
+      and how many more there were, and a non-zero exit status. Connections that are not \
+      accepted within --connect-timeout, or do not finish their handshake within \
+      --handshake-timeout, are errors; a refused connection ends the run at once.
+
+      throughput --mode source|sink measures one way: the server sends (--mode source) or \
+      receives (--mode sink) and the client only reads or only writes.
       """)
 
   @Argument(help: "throughput, latency, handshakes or hold.")
@@ -42,7 +49,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Bytes per chunk (throughput) or message (latency, hold; default 16384, 64, 1).")
   var size: Int?
 
-  @Option(help: "Load threads, each an event loop (default: 1).")
+  @Option(help: "Load threads, each an event loop.")
   var threads = 1
 
   @Flag(help: "Handshakes mode: resume each slot's previous session with its ticket.")
@@ -51,14 +58,10 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Print one JSON object instead of the table.")
   var json = false
 
-  @Option(
-    name: .customLong("mode"),
-    help: """
-      Throughput only: what the server does (its --mode). echo measures the echo; source has \
-      the server send and the client only read (verified against the source pattern); sink has \
-      the client only send, and checks the server's report of what it received.
-      """)
-  var service: ServiceMode = .echo
+  @OptionGroup
+  var serviceOption: ServiceModeOption
+
+  private var service: ServiceMode { serviceOption.mode }
 
   func validate() throws {
     guard (1...1_000_000).contains(connections) else {

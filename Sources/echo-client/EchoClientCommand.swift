@@ -41,21 +41,16 @@ struct EchoClientCommand: ParsableCommand {
   @Option(help: "Save the session (with its ticket) to this file at the end, for --sess-in.")
   var sessOut: String?
 
-  @Option(
-    help: """
-      What the server does (its --mode), which decides what pipe mode checks: echo, record and \
-      reverse answer as many bytes as were sent; sink answers one line with the count, which \
-      must match; discard, chargen and source are not checked.
-      """)
-  var mode: ServiceMode = .echo
+  @OptionGroup
+  var service: ServiceModeOption
 
   func validate() throws {
     if server.plaintext && (sessIn != nil || sessOut != nil) {
       throw ValidationError("--sess-in and --sess-out do not apply to --plaintext")
     }
-    if server.plaintext && mode.needsTLS {
+    if server.plaintext && service.mode.needsTLS {
       throw ValidationError(
-        "--mode \(mode.rawValue) is a TLS mode; it does not apply to --plaintext")
+        "--mode \(service.mode.rawValue) is a TLS mode; it does not apply to --plaintext")
     }
   }
 
@@ -67,7 +62,7 @@ struct EchoClientCommand: ParsableCommand {
       if interactive || StandardIO.isTerminal(StandardIO.input) {
         try InteractiveSession(transport: transport).run()
       } else {
-        try PipeSession(transport: transport, mode: mode).run()
+        try PipeSession(transport: transport, mode: service.mode).run()
       }
       // Over TLS 1.3 the ticket comes after the handshake, so the session is saved last.
       if let sessOut, let stream = transport.tlsStream {
@@ -130,4 +125,18 @@ struct EchoClientCommand: ParsableCommand {
       "server certificate \(subject) issued by \(issuer) (\(verified))",
     ].joined(separator: ", ")
   }
+}
+
+/// `--mode`: what the server does. Shared by the session and `bench` (one option group, so
+/// that `echo-client bench ... --mode source` reaches the subcommand).
+struct ServiceModeOption: ParsableArguments {
+  @Option(
+    help: """
+      What the server does (its --mode). Pipe mode checks the reply by it: echo, record and \
+      reverse answer as many bytes as were sent; sink answers one line with the count, which \
+      must match; discard, chargen and source are not checked. bench throughput takes echo, \
+      source (the client only reads, checking the source pattern) or sink (the client only \
+      writes; each server report must count what was sent).
+      """)
+  var mode: ServiceMode = .echo
 }

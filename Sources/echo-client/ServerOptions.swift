@@ -20,7 +20,7 @@ struct ServerOptions: ParsableArguments {
 
   @Option(
     help: """
-      PEM file of the CA certificates that may sign the server's certificate (default: \\
+      PEM file of the CA certificates that may sign the server's certificate (default: \
       certs/ca.crt if it exists, else the system's trust store).
       """)
   var cafile: String?

@@ -4,6 +4,7 @@ import CommandLineSupport
 import EchoServer
 import Logging
 import Sockets
+import StreamServices
 import TLS
 
 #if canImport(Glibc)
@@ -89,6 +90,18 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "Seconds open connections may go on after SIGINT/SIGTERM before they are closed.")
   var drainTimeout: Double = 10
 
+  @Option(
+    help: """
+      What to do with each connection's data: echo (every byte back), record (TLS: each record \
+      back as one record), reverse (each line back reversed), discard (RFC 863), chargen \
+      (RFC 864), source (send --bytes of a binary pattern, then close), sink (read to the end, \
+      then answer one line with the count and rate).
+      """)
+  var mode: ServiceMode = .echo
+
+  @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
+  var bytes: Int?
+
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel = "info"
 
@@ -126,6 +139,15 @@ struct EchoServerCommand: ParsableCommand {
       throw ValidationError(
         "TLS options (--client-ca, --sni, --alpn, --keylog) do not apply to --plaintext")
     }
+    if plaintext && mode.needsTLS {
+      throw ValidationError(
+        "--mode \(mode.rawValue) preserves TLS records; it does not apply to --plaintext")
+    }
+    if let bytes, mode != .source || bytes < 0 {
+      throw ValidationError(
+        mode != .source
+          ? "--bytes applies to --mode source only" : "--bytes must be 0 or more, not \(bytes)")
+    }
     if Logger.Level(rawValue: logLevel) == nil {
       let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
       throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
@@ -136,18 +158,30 @@ struct EchoServerCommand: ParsableCommand {
   }
 
   func run() throws {
+    // Before any thread starts, so that every thread (loops, the log writer) inherits the
+    // signal mask; writes to a vanished peer must fail with EPIPE, not kill the process.
+    let signals: SignalWatcher
+    let sink: LogSink
+    do {
+      signals = try SignalWatcher()
+      sink = try LogSink()
+    } catch {
+      throw fail(error.description, status: .osError)
+    }
+    signal(SIGPIPE, SIG_IGN)
+    // Whatever ends the run, the log lines queued so far are written first (a stderr that
+    // never drains holds the exit up for a few seconds at most).
+    defer {
+      sink.lift()
+      sink.finish(waitingAtMost: 5000)
+    }
     let level = Logger.Level(rawValue: logLevel) ?? .info
     let format = ServerLogHandler.Format(rawValue: logFormat) ?? .text
-    LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level) }
+    LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level, sink: sink) }
     let logger = Logger(label: "echo-server")
-    // Before any thread starts, so that every loop thread inherits the signal mask; writes to
-    // a vanished peer must fail with EPIPE, not kill the process.
-    let signals: SignalWatcher
-    do { signals = try SignalWatcher() } catch { throw fail(error.description, code: 71) }
-    signal(SIGPIPE, SIG_IGN)
 
     var tlsContext = plaintext ? nil : try loadTLS()
-    let mode: ServerConfiguration.Mode = tlsContext.map { .tls($0) } ?? .plaintext
+    let transport: ServerConfiguration.Mode = tlsContext.map { .tls($0) } ?? .plaintext
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
     var limits = ServerConfiguration.Limits(
@@ -155,16 +189,17 @@ struct EchoServerCommand: ParsableCommand {
     limits.handshakeTimeout = milliseconds(handshakeTimeout)
     limits.idleTimeout = milliseconds(idleTimeout)
     limits.drainTimeout = milliseconds(drainTimeout)
-    let configuration = ServerConfiguration(
-      host: host, port: UInt16(port ?? (plaintext ? 8080 : 4433)), mode: mode,
+    var configuration = ServerConfiguration(
+      host: host, port: UInt16(port ?? (plaintext ? 8080 : 4433)), mode: transport,
       threads: threadCount, limits: limits)
+    configuration.service = ServiceConfiguration(mode: mode, sourceBytes: bytes)
     let server: EchoServer
     let addresses: [SocketAddress]
     do {
       server = try EchoServer(configuration: configuration, logger: logger)
       addresses = try server.start()
     } catch {
-      throw fail(error.description, code: 69)
+      throw fail(error.description, status: error.exitStatus)
     }
     let list = addresses.map(\.description).joined(separator: ", ")
     if let keylog = tls.keylog {
@@ -172,18 +207,25 @@ struct EchoServerCommand: ParsableCommand {
         "writing TLS session secrets to a key log file: anyone who has it can decrypt the traffic",
         metadata: ["keylog": "\(keylog)"])
     }
-    logger.info(
+    if let path = ocspResponse, let summary = tlsContext?.stapledOCSPSummary {
+      logger.notice(
+        "stapling OCSP response", metadata: ["ocsp_response": "\(path)", "ocsp": "\(summary)"])
+    }
+    logger.notice(
       "started",
       metadata: [
-        "listen": "\(list)", "mode": "\(plaintext ? "plaintext" : "tls")",
+        "listen": "\(list)", "transport": "\(plaintext ? "plaintext" : "tls")",
+        "mode": "\(mode.rawValue)",
         "threads": .stringConvertible(threadCount),
         "max_connections": .stringConvertible(limits.maxConnections),
         "fd_limit": .stringConvertible(descriptorLimit),
       ])
     // Written straight to the descriptor: scripts and tests wait for this line, so it must not
-    // sit in a buffer.
+    // sit in a buffer; the start-up log lines go first.
+    sink.flush(waitingAtMost: 1000)
     try? StandardIO.write(
-      "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(threadCount) threads)\n",
+      "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(mode.rawValue), "
+        + "\(threadCount) threads)\n",
       to: StandardIO.output)
 
     var draining = false
@@ -192,28 +234,29 @@ struct EchoServerCommand: ParsableCommand {
       case .other: break loop
       case .stop(let name) where !draining:
         draining = true
-        logger.info(
+        logger.notice(
           "shutting down: no longer accepting, draining open connections",
           metadata: ["signal": "\(name)", "drain_timeout_s": "\(drainTimeout)"])
         server.drain()
       case .stop(let name):
-        logger.info(
+        logger.notice(
           "second stop signal: closing every connection now", metadata: ["signal": "\(name)"])
         server.stop()
       case .reload: tlsContext = reload(server, replacing: tlsContext, logger) ?? tlsContext
-      case .report: logger.info("statistics", metadata: Self.metadata(server.statistics()))
+      case .report:
+        logger.notice("statistics", metadata: Self.metadata(server.statistics(), sink))
       }
     }
     server.wait()
-    logger.info("stopped", metadata: Self.metadata(server.statistics()))
+    sink.lift()
+    logger.notice("stopped", metadata: Self.metadata(server.statistics(), sink))
   }
 
   private func loadTLS() throws -> TLSContext {
     do {
       return try TLSContext(try tlsConfiguration(), role: .server)
     } catch let error as TLSError {
-      throw fail(
-        error.description + hint(error), code: error.reason.contains("No such file") ? 66 : 65)
+      throw fail(error.description + hint(error), status: error.exitStatus)
     }
   }
 
@@ -255,7 +298,7 @@ struct EchoServerCommand: ParsableCommand {
       // The ticket keys carry over, so clients holding tickets still resume after a reload.
       let context = try TLSContext(try tlsConfiguration(), role: .server, replacing: current)
       server.replaceTLS(context)
-      logger.info("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
+      logger.notice("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
       return context
     } catch {
       logger.error(
@@ -265,21 +308,24 @@ struct EchoServerCommand: ParsableCommand {
     }
   }
 
-  private static func metadata(_ statistics: ServerStatistics) -> Logger.Metadata {
-    statistics.fields.mapValues { .stringConvertible($0) }
+  private static func metadata(_ statistics: ServerStatistics, _ sink: LogSink) -> Logger.Metadata {
+    var fields = statistics.fields
+    fields["log_lines_dropped"] = sink.dropped
+    return fields.mapValues { .stringConvertible($0) }
   }
 
   private func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
   private func hint(_ error: TLSError) -> String {
     let usingDefaults = cert == "certs/server.crt" && key == "certs/server.key"
-    return usingDefaults && error.reason.contains("No such file")
+    let aboutDefaults = [cert, key].contains { error.operation.contains("'\($0)'") }
+    return usingDefaults && aboutDefaults && error.kind == .fileAccess && error.code == ENOENT
       ? " (run 'make certs' to create the development certificates, or pass --cert and --key)" : ""
   }
 
   /// Prints one line to stderr and returns the exit code to throw.
-  private func fail(_ message: String, code: Int32) -> ExitCode {
+  private func fail(_ message: String, status: ExitStatus) -> ExitCode {
     StandardIO.printError("echo-server: \(message)")
-    return ExitCode(code)
+    return status.exitCode
   }
 }

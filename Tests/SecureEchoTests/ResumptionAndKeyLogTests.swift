@@ -146,7 +146,7 @@ struct ResumptionAndKeyLogTests {
   func ocspStapling() async throws {
     let scratch = try TemporaryDirectory("ocsp")
     defer { scratch.remove() }
-    let response = try await Self.makeOCSPResponse(in: scratch)
+    let response = try await makeOCSPResponse(for: Locations.serverCertificate, in: scratch)
     let server = try await ServerProcess.start(
       .tls, extraArguments: ["--ocsp-response", response.path])
     defer { server.stop() }
@@ -154,30 +154,6 @@ struct ResumptionAndKeyLogTests {
     #expect(result.echoed, "\(result.output)")
     #expect(result.output.contains("OCSP Response Status: successful"), "\(result.output)")
     #expect(result.output.contains("Cert Status: good"), "\(result.output)")
-  }
-
-  /// A "good" OCSP response for the development server certificate, signed by the development
-  /// CA, made with `openssl ocsp` acting as its own responder.
-  private static func makeOCSPResponse(in scratch: TemporaryDirectory) async throws -> URL {
-    let certificate = Locations.serverCertificate
-    let serial = try await runOpenSSL(["x509", "-in", certificate.path, "-noout", "-serial"])
-      .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-      .replacingOccurrences(of: "serial=", with: "")
-    let index = scratch.file("index.txt")
-    try "V\t991231235959Z\t\t\(serial)\tunknown\t/CN=localhost\n".write(
-      to: index, atomically: true, encoding: .utf8)
-    let request = scratch.file("request.der")
-    let response = scratch.file("response.der")
-    let ca = DevelopmentIdentity.ca
-    try await runOpenSSL([
-      "ocsp", "-issuer", ca.certificate.path, "-cert", certificate.path, "-no_nonce",
-      "-reqout", request.path,
-    ])
-    try await runOpenSSL([
-      "ocsp", "-index", index.path, "-rsigner", ca.certificate.path, "-rkey", ca.key.path,
-      "-CA", ca.certificate.path, "-reqin", request.path, "-respout", response.path, "-ndays", "1",
-    ])
-    return response
   }
 
   struct KeyLogLine: Equatable {

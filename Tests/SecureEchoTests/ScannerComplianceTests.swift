@@ -5,37 +5,23 @@ import Testing
 /// server-side TLS guidelines. sslyze comes from PyPI; `.ci/run` installs it.
 @Suite("Mozilla compliance, judged by sslyze", .timeLimit(.minutes(2)))
 struct ScannerComplianceTests {
-  static let sslyze: URL? = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    return path.split(separator: ":").map {
-      URL(fileURLWithPath: String($0)).appendingPathComponent("sslyze")
-    }
-    .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-  }()
-
   @Test(
-    "the default profile is Mozilla-intermediate compliant, and modern is modern",
-    .enabled(if: sslyze != nil, "sslyze is not installed (pip install sslyze)"),
+    "the development certificates are Mozilla-intermediate compliant by default, modern with --tls-profile modern",
+    .enabled(if: Locations.canRun(with: "sslyze"), "sslyze is not installed (pip install sslyze)"),
     arguments: ["intermediate", "modern"])
   func compliance(profile: String) async throws {
-    let sslyze = try #require(Self.sslyze)
-    // Mozilla's guidelines also judge the certificate: a lifespan under 366 days and a chain
-    // that validates, which sslyze checks against the CA given to it.
-    let scratch = try TemporaryDirectory("sslyze")
-    defer { scratch.remove() }
-    let factory = CertificateFactory(directory: scratch)
-    let ca = try await factory.makeCA("Scanner CA")
-    let leaf = try await factory.makeServerCertificate(
-      "scanned", signedBy: ca, names: ["localhost", "127.0.0.1"])
+    let sslyze = try Locations.tool("sslyze")
+    // Mozilla's guidelines also judge the certificate (modern: a lifespan of 90 days at most,
+    // ECDSA) and its chain, which sslyze checks against the CA given to it: `make certs` must
+    // produce certificates that pass.
     let arguments = profile == "modern" ? ["--tls-profile", "modern"] : []
-    let server = try await ServerProcess.start(
-      .tls, certificate: leaf.certificate, key: leaf.key, extraArguments: arguments)
+    let server = try await ServerProcess.start(.tls, extraArguments: arguments)
     defer { server.stop() }
 
     let result = try await runCommand(
       sslyze,
       [
-        "--mozilla_config=\(profile)", "--certinfo_ca_file", ca.certificate.path,
+        "--mozilla_config=\(profile)", "--certinfo_ca_file", Locations.caCertificate.path,
         "127.0.0.1:\(server.port)",
       ],
       timeoutSeconds: 100)

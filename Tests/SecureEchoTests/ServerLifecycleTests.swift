@@ -15,7 +15,8 @@ struct ServerLifecycleTests {
   func stopSignal(mode: EchoMode, signal: Int32) async throws {
     let server = try await ServerProcess.start(mode, threads: 3)
     defer { server.stop() }
-    let expected = /echo-server: listening on 127\.0\.0\.1:(\d+) \((TLS|plaintext), 3 threads\)/
+    let expected =
+      /echo-server: listening on 127\.0\.0\.1:(\d+) \((TLS|plaintext), echo, 3 threads\)/
     let match = try #require(
       server.listeningLine.wholeMatch(of: expected), "\(server.listeningLine)")
     #expect(match.2 == mode.label)

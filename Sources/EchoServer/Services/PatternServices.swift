@@ -20,7 +20,13 @@ enum DiscardService {
 }
 
 /// `chargen` (RFC 864) and `source`: sends a pattern, paced by the client (it waits whenever
-/// the socket is full), while reading and dropping what the client sends, to see it close.
+/// the socket is full), while reading and dropping what the client sends, to see it end.
+///
+/// When the client ends its side: `chargen` and a `source` without `--bytes` have no end of
+/// their own, so they stop ("until the client closes"); a `source` with `--bytes` goes on to
+/// send them all (`nc -N < /dev/null` half-closes at once and reads on). A write that fails
+/// after the client's end is that client leaving, not an error.
+///
 /// The pattern is written straight from its shared, immutable bytes: an unfinished write is
 /// retried from the same offset, so it passes OpenSSL the same bytes again, and nothing is
 /// copied per connection.
@@ -34,6 +40,8 @@ struct PatternSender {
   private var offset = 0
   /// Bytes still to send; nil: until the client closes.
   private var remaining: Int?
+  /// The client has ended its side.
+  private var peerClosed = false
 
   init(_ pattern: Pattern, limit: Int?) {
     self.pattern = pattern
@@ -45,17 +53,29 @@ struct PatternSender {
   ) throws(TransportError) -> ServiceOutcome {
     // Once per step, not per write: input is rare here, and each read that finds nothing is a
     // syscall.
-    switch try channel.read(into: loop.buffer, loop) {
-    case .closed: return .finished(.clientClosed, peerClosed: true)
-    case .done, .wantRead, .wantWrite: break
+    if !peerClosed, case .closed = try channel.read(into: loop.buffer, loop) {
+      peerClosed = true
+      if remaining == nil { return .finished(.clientClosed, peerClosed: true) }
     }
+    do {
+      return try send(&channel, loop)
+    } catch .socket(let error) where peerClosed && error.isConnectionReset {
+      return .closeNow(.clientClosed)
+    } catch .tls(let error) where peerClosed && error.kind == .io {
+      return .closeNow(.clientClosed)
+    }
+  }
+
+  private mutating func send(
+    _ channel: inout Channel, _ loop: LoopContext
+  ) throws(TransportError) -> ServiceOutcome {
     let (bytes, period, tail) =
       switch pattern {
       case .chargen: (ChargenPattern.bytes, ChargenPattern.period, ChargenPattern.tail)
       case .source: (SourcePattern.bytes, SourcePattern.period, SourcePattern.tail)
       }
     for _ in 0..<LoopContext.readBudget {
-      if remaining == 0 { return .finished(.completed, peerClosed: false) }
+      if remaining == 0 { return .finished(.completed, peerClosed: peerClosed) }
       let length = min(tail, remaining ?? tail)
       let start = offset
       let step = try bytes.withBytes { (all) throws(TransportError) in
@@ -66,7 +86,7 @@ struct PatternSender {
         channel.wrote(count, loop)
         offset = (offset + count) % period
         if let left = remaining { remaining = left - count }
-      case .wantWrite, .closed: return .wait([.readable, .writable])
+      case .wantWrite, .closed: return .wait(peerClosed ? .writable : [.readable, .writable])
       case .wantRead: return .wait(.readable)
       }
     }

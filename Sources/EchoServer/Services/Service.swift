@@ -11,6 +11,8 @@ enum ServiceOutcome {
   /// The service is over: on to closing, which flushes pending output first. `peerClosed`:
   /// the peer has already ended its side, so there is nothing more to wait for.
   case finished(CloseReason, peerClosed: Bool)
+  /// Close now, without a closing stage: the peer is gone (a write failed after its end).
+  case closeNow(CloseReason)
 }
 
 /// The service stage of a connection's life, one case per `--mode`. Each case is a small type

@@ -25,13 +25,17 @@ final class ChildProcess {
   /// connects the stream to /dev/null, so nothing ever waits on a terminal or an unread pipe.
   init(
     _ executable: URL, _ arguments: [String], stdin: Any? = nil, stdout: Any? = nil,
-    stderr: Any? = nil, currentDirectory: URL = Locations.repositoryRoot
+    stderr: Any? = nil, currentDirectory: URL = Locations.repositoryRoot,
+    environment: [String: String] = [:]
   ) throws {
     ignoreBrokenPipes()
     name = executable.lastPathComponent
     process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     process.currentDirectoryURL = currentDirectory
     process.standardInput = stdin ?? FileHandle.nullDevice
     process.standardOutput = stdout ?? FileHandle.nullDevice
@@ -103,7 +107,8 @@ enum CommandInput {
 /// `timeoutSeconds` is stopped and reported as a failure.
 func runCommand(
   _ executable: URL, _ arguments: [String], input: CommandInput = .none,
-  timeoutSeconds: Int = 30, currentDirectory: URL = Locations.repositoryRoot
+  timeoutSeconds: Int = 30, currentDirectory: URL = Locations.repositoryRoot,
+  environment: [String: String] = [:]
 ) async throws -> CommandResult {
   let scratch = try TemporaryDirectory("command")
   defer { scratch.remove() }
@@ -130,7 +135,7 @@ func runCommand(
 
   let child = try ChildProcess(
     executable, arguments, stdin: stdinHandle, stdout: stdoutHandle, stderr: stderrHandle,
-    currentDirectory: currentDirectory)
+    currentDirectory: currentDirectory, environment: environment)
   defer { child.stop() }
   let exited = try await child.waitForExit(until: Deadline(seconds: timeoutSeconds))
   let termination = child.stop()

@@ -201,3 +201,46 @@ func connectEcho(
     return try TLSClient(host: host, port: port, context: context)
   }
 }
+
+extension Socket {
+  /// Sends `payload` and reads its echo at the same time, in this one thread: the socket is
+  /// made non-blocking and polled, so a payload larger than the socket buffers neither
+  /// deadlocks against an echo server's backpressure nor needs a second thread on the socket.
+  func exchangeDuplex(_ payload: Data) throws -> Data {
+    try setNonBlocking(true)
+    var sent = 0
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while received.count < payload.count {
+      var progressed = false
+      if sent < payload.count {
+        let result = try payload.withUnsafeBytes { bytes in
+          try write(
+            UnsafeRawBufferPointer(rebasing: bytes[sent..<min(payload.count, sent + 65536)]))
+        }
+        if case .processed(let count) = result {
+          sent += count
+          progressed = true
+        }
+      }
+      let result = try buffer.withUnsafeMutableBytes { try read(into: $0) }
+      switch result {
+      case .processed(0):
+        throw TestFailure("EOF after \(received.count) of \(payload.count) bytes")
+      case .processed(let count):
+        received.append(contentsOf: buffer[0..<count])
+        progressed = true
+      case .wouldBlock: break
+      }
+      if !progressed {
+        var entry = pollfd(
+          fd: descriptor, events: Int16(POLLIN | (sent < payload.count ? POLLOUT : 0)),
+          revents: 0)
+        guard poll(&entry, 1, Int32(ioTimeoutSeconds * 1000)) > 0 else {
+          throw TestFailure("no progress for \(ioTimeoutSeconds) s at \(received.count) bytes")
+        }
+      }
+    }
+    return received
+  }
+}

@@ -55,14 +55,33 @@ enum Locations {
   }
 
   /// The `openssl` command line tool, from PATH.
-  static func openssl() throws -> URL {
+  static func openssl() throws -> URL { try tool("openssl") }
+
+  /// A command from PATH, or nil.
+  static func find(_ name: String) -> URL? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for directory in path.split(separator: ":") {
-      let url = URL(fileURLWithPath: String(directory)).appendingPathComponent("openssl")
-      if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    throw TestFailure("no `openssl` command in PATH (\(path))")
+    return path.split(separator: ":").lazy.map {
+      URL(fileURLWithPath: String($0)).appendingPathComponent(name)
+    }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
   }
+
+  /// A command from PATH; fails the test with how to get it when it is missing.
+  static func tool(_ name: String) throws -> URL {
+    guard let url = find(name) else {
+      throw TestFailure("no `\(name)` command in PATH: `.ci/run` installs it, see README")
+    }
+    return url
+  }
+
+  /// Whether a test that needs `name` should run: when it is installed, and always under CI
+  /// (`.ci/run` sets SECUREECHO_REQUIRE_TOOLS=1 after installing them), so that a missing tool
+  /// fails CI instead of skipping quietly.
+  static func canRun(with name: String) -> Bool {
+    find(name) != nil || ProcessInfo.processInfo.environment["SECUREECHO_REQUIRE_TOOLS"] == "1"
+  }
+
+  /// The test scripts (Python) beside the tests.
+  static let scripts = repositoryRoot.appendingPathComponent("Tests/Scripts")
 
   /// Fails with a useful message instead of a puzzling handshake error when `make certs` has
   /// not been run.

@@ -19,11 +19,14 @@ struct SClientResult {
 }
 
 /// Runs `openssl s_client` against 127.0.0.1:`port` with `arguments`, sends one line, and waits
-/// (with a deadline) until the line comes back or s_client exits, e.g. because the handshake
-/// failed. Stdin stays open until then: s_client stops at EOF on stdin, possibly before it has
+/// (with a deadline) until the line comes back (or the `reply` line, for a service that answers
+/// something else) or s_client exits, e.g. because the handshake failed. Stdin stays open until then: s_client stops at EOF on stdin, possibly before it has
 /// read the echo or a TLS 1.3 session ticket.
-func runSClient(port: UInt16, _ arguments: [String]) async throws -> SClientResult {
-  let line = "s_client line \(UUID().uuidString)"
+func runSClient(
+  port: UInt16, _ arguments: [String], send line: String = "s_client line \(UUID().uuidString)",
+  expect reply: String? = nil
+) async throws -> SClientResult {
+  let expected = reply ?? line
   let stdin = Pipe()
   let output = Pipe()
   let client = try ChildProcess(
@@ -35,7 +38,9 @@ func runSClient(port: UInt16, _ arguments: [String]) async throws -> SClientResu
   // which is that outcome, not an error of the test.
   try? stdin.fileHandleForWriting.write(contentsOf: Data("\(line)\n".utf8))
   var reader = PipeReader(output)
-  let hasEchoedLine = { (text: String) in text.split(separator: "\n").contains { $0 == line } }
+  let hasEchoedLine = { (text: String) in
+    text.split(separator: "\n").contains { $0 == expected }
+  }
   _ = try await reader.read(until: Deadline(seconds: 20)) { text in
     hasEchoedLine(text) || !client.isRunning
   }

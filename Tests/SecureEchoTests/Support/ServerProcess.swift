@@ -38,7 +38,8 @@ final class ServerProcess {
   /// option overrides an earlier one, so they may replace the defaults set here.
   static func start(
     _ mode: EchoMode = .tls, host: String = "127.0.0.1", threads: Int = 2,
-    certificate: URL? = nil, key: URL? = nil, extraArguments: [String] = []
+    certificate: URL? = nil, key: URL? = nil, extraArguments: [String] = [],
+    environment: [String: String] = [:], launcher: [String] = []
   ) async throws -> ServerProcess {
     // A short drain keeps `stop()` quick when a test leaves clients connected.
     var arguments = [
@@ -54,10 +55,15 @@ final class ServerProcess {
         "--key", (key ?? Locations.serverKey).path,
       ]
     }
-    return try await ServerProcess(arguments: arguments + extraArguments)
+    return try await ServerProcess(
+      arguments: arguments + extraArguments, environment: environment, launcher: launcher)
   }
 
-  private init(arguments: [String]) async throws {
+  /// `launcher`: a command that runs the server as its last argument and the server's options
+  /// after it (e.g. a shell that lowers a limit first); empty runs the server directly.
+  private init(
+    arguments: [String], environment: [String: String], launcher: [String]
+  ) async throws {
     scratch = try TemporaryDirectory("server")
     stdout = Pipe()
     // stderr goes to a file: a chatty log level must never block the server on a full pipe.
@@ -65,8 +71,13 @@ final class ServerProcess {
     try Data().write(to: stderrFile)
     let stderrHandle = try FileHandle(forWritingTo: stderrFile)
     defer { try? stderrHandle.close() }
+    let server = try Locations.executable("echo-server")
+    let (executable, fullArguments) =
+      launcher.isEmpty
+      ? (server, arguments)
+      : (try Locations.tool(launcher[0]), Array(launcher.dropFirst()) + [server.path] + arguments)
     child = try ChildProcess(
-      try Locations.executable("echo-server"), arguments, stdout: stdout, stderr: stderrHandle)
+      executable, fullArguments, stdout: stdout, stderr: stderrHandle, environment: environment)
     do {
       (listeningLine, stdoutAfterLine) = try await Self.readLine(
         from: stdout, of: child, until: Deadline(seconds: 20))

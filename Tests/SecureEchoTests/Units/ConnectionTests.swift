@@ -1,0 +1,246 @@
+import Foundation
+import Sockets
+import StreamServices
+import TLS
+import Testing
+
+@testable import EchoServer
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The connection state machine on its own: a `Connection` over one end of a socketpair,
+/// stepped by hand as a loop would, with the test playing the client on the other end. No
+/// process, no epoll.
+@Suite("Connection stages and services")
+struct ConnectionTests {
+  /// A connection in `mode` on one end of a socketpair, the other end for the test.
+  final class Harness {
+    let loop: LoopContext
+    let connection: Connection
+    let client: Socket
+
+    init(
+      _ mode: ServiceMode = .echo, sourceBytes: Int? = nil, tls: TLSContext? = nil,
+      limits: ServerConfiguration.Limits = .init(maxConnections: 10)
+    ) throws {
+      var fds: [Int32] = [0, 0]
+      let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+      guard socketpair(AF_UNIX, type, 0, &fds) == 0 else {
+        throw SocketError("socketpair", errno: errno)
+      }
+      let server = Socket(owning: fds[0])
+      client = Socket(owning: fds[1])
+      let service = ServiceConfiguration(mode: mode, sourceBytes: sourceBytes)
+      loop = LoopContext(
+        splicePipe: nil, statistics: LoopStatistics(), limits: limits, service: service)
+      let transport: Transport =
+        if let tls { .tls(try TLSStream(socket: server, context: tls)) } else { .plain(server) }
+      connection = Connection(transport: transport, peer: "test", service: service, loop: loop)
+    }
+
+    deinit {
+      if !connection.isClosed { connection.close() }
+    }
+
+    func step() -> Next { connection.step(loop) }
+
+    func send(_ text: String) throws {
+      let written = try Array(text.utf8).withBytes { (bytes) throws(SocketError) in
+        try client.write(bytes)
+      }
+      guard written == .processed(text.utf8.count) else { throw TestFailure("short write") }
+    }
+
+    /// Everything the server end has sent so far, without waiting.
+    func receiveAvailable() throws -> [UInt8] {
+      var received: [UInt8] = []
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      while case .processed(let count) = try buffer.withUnsafeMutableBytes({
+        try client.read(into: $0)
+      }),
+        count > 0
+      {
+        received += buffer[0..<count]
+      }
+      return received
+    }
+
+    /// True once the server end has closed its output (EOF), with nothing left to read.
+    func sawEndOfStream() throws -> Bool {
+      var byte: UInt8 = 0
+      return try withUnsafeMutableBytes(of: &byte) { try client.read(into: $0) } == .processed(0)
+    }
+  }
+
+  @Test("echo: bytes come back, and the client's end of input closes it as client_closed")
+  func echo() throws {
+    let harness = try Harness()
+    #expect(harness.step() == .wait(.readable))
+    try harness.send("hello")
+    #expect(harness.step() == .wait(.readable))
+    #expect(try harness.receiveAvailable() == Array("hello".utf8))
+    try harness.client.shutdownOutput()
+    #expect(harness.step() == .close(.clientClosed, detail: nil))
+    #expect(try harness.sawEndOfStream(), "the server did not end its side")
+    #expect(harness.connection.bytesIn == 5 && harness.connection.bytesOut == 5)
+  }
+
+  @Test("backpressure: a client that does not read stops the reads, one buffer at most is held")
+  func backpressure() throws {
+    let harness = try Harness()
+    let chunk = [UInt8](repeating: 0x5A, count: 16 * 1024)
+    var sent = 0
+    var blocked = false
+    // Fill everything: the client's receive side, the server's send side, its pending output.
+    for _ in 0..<2000 {
+      let result = try chunk.withBytes { (bytes) throws(SocketError) in
+        try harness.client.write(bytes)
+      }
+      if case .processed(let count) = result { sent += count }
+      if harness.step() == .wait(.writable) && result == .wouldBlock {
+        blocked = true
+        break
+      }
+    }
+    #expect(blocked, "the server never stopped to wait for the client")
+    let held = harness.connection.channel.pendingCount
+    #expect(held > 0 && held <= LoopContext.bufferSize, "pending: \(held)")
+    // Stepping again without the client reading takes nothing more in.
+    let bytesIn = harness.connection.bytesIn
+    #expect(harness.step() == .wait(.writable))
+    #expect(harness.connection.bytesIn == bytesIn)
+    // Once the client reads, everything it sent comes back.
+    var echoed = 0
+    for _ in 0..<10_000 where echoed < sent {
+      echoed += try harness.receiveAvailable().count
+      _ = harness.step()
+    }
+    #expect(echoed == sent)
+  }
+
+  @Test("timers: a silent plaintext client meets the handshake timeout, a quiet one the idle one")
+  func timers() throws {
+    var limits = ServerConfiguration.Limits(maxConnections: 10)
+    limits.handshakeTimeout = 1000
+    limits.idleTimeout = 5000
+    let silent = try Harness(limits: limits)
+    let opened = silent.loop.now
+    #expect(silent.connection.nextDeadline(limits) == opened + 1000)
+    silent.loop.now = opened + 999
+    #expect(silent.connection.deadlinePassed(silent.loop) == nil)
+    silent.loop.now = opened + 1000
+    #expect(silent.connection.deadlinePassed(silent.loop) == .close(.handshakeTimeout, detail: nil))
+
+    let quiet = try Harness(limits: limits)
+    try quiet.send("x")
+    _ = quiet.step()
+    let active = quiet.loop.now
+    #expect(quiet.connection.nextDeadline(limits) == active + 5000)
+    quiet.loop.now = active + 4999
+    #expect(quiet.connection.deadlinePassed(quiet.loop) == nil)
+    quiet.loop.now = active + 5000
+    #expect(quiet.connection.deadlinePassed(quiet.loop) == .close(.idleTimeout, detail: nil))
+  }
+
+  @Test("reverse: lines come back reversed, the last one at the end of input")
+  func reverse() throws {
+    let harness = try Harness(.reverse)
+    try harness.send("héllo\r\nwor")
+    _ = harness.step()
+    #expect(String(decoding: try harness.receiveAvailable(), as: UTF8.self) == "olléh\r\n")
+    try harness.send("ld")
+    try harness.client.shutdownOutput()
+    #expect(harness.step() == .close(.clientClosed, detail: nil))
+    #expect(String(decoding: try harness.receiveAvailable(), as: UTF8.self) == "dlrow")
+  }
+
+  @Test("sink: nothing back until the end of input, then one report line; completed")
+  func sink() throws {
+    let harness = try Harness(.sink)
+    try harness.send(String(repeating: "z", count: 1000))
+    _ = harness.step()
+    #expect(try harness.receiveAvailable().isEmpty)
+    try harness.client.shutdownOutput()
+    #expect(harness.step() == .close(.completed, detail: nil))
+    let line = String(decoding: try harness.receiveAvailable(), as: UTF8.self)
+    #expect(SinkReport(line: line)?.bytes == 1000, "\(line)")
+  }
+
+  @Test("source --bytes: exactly that many pattern bytes, then our end, then the client's")
+  func source() throws {
+    let harness = try Harness(.source, sourceBytes: 100_000)
+    var received: [UInt8] = []
+    var next = harness.step()
+    for _ in 0..<1000 where next != .wait(.readable) {
+      received += try harness.receiveAvailable()
+      next = harness.step()
+    }
+    received += try harness.receiveAvailable()
+    #expect(received.count == 100_000)
+    #expect(received[...] == SourcePattern.bytes[0..<100_000])
+    #expect(try harness.sawEndOfStream())
+    // Our side is done; the connection waits for the client's end, then completes.
+    #expect(next == .wait(.readable))
+    harness.client.close()
+    #expect(harness.step() == .close(.completed, detail: nil))
+  }
+
+  @Test("discard drops everything; chargen starts with the RFC 864 line 0")
+  func discardAndChargen() throws {
+    let discard = try Harness(.discard)
+    try discard.send("anything")
+    #expect(discard.step() == .wait(.readable))
+    #expect(try discard.receiveAvailable().isEmpty)
+    #expect(discard.connection.bytesIn == 8)
+
+    let chargen = try Harness(.chargen)
+    #expect(chargen.step() == .wait([.readable, .writable]))
+    let received = try chargen.receiveAvailable()
+    #expect(received.count > 74)
+    #expect(received[0..<74] == ChargenPattern.bytes[0..<74])
+    try chargen.client.shutdownOutput()
+    #expect(chargen.step() == .close(.clientClosed, detail: nil))
+  }
+
+  @Test("TLS: the handshake stage, then echo, then close_notify answered with close_notify")
+  func tls() throws {
+    let server = try TLSContext(
+      .server(
+        certificateChainFile: Locations.serverCertificate.path,
+        privateKeyFile: Locations.serverKey.path),
+      role: .server)
+    let harness = try Harness(tls: server)
+    let client = try TLSStream(
+      socket: harness.client, context: try TLSClient.developmentContext(),
+      serverName: "localhost")
+    var clientDone = false
+    for _ in 0..<100 where !clientDone || !harness.connection.handshakeDone {
+      if case .done = try client.handshake() { clientDone = true }
+      _ = harness.step()
+    }
+    #expect(clientDone && harness.connection.handshakeDone)
+    #expect(harness.loop.statistics.handshakesOK.current == 1)
+    _ = try Array("over tls".utf8).withBytes { (bytes) throws(TLSError) in try client.write(bytes) }
+    _ = harness.step()
+    var buffer = [UInt8](repeating: 0, count: 100)
+    var reply: [UInt8] = []
+    for _ in 0..<100 where reply.count < 8 {
+      if case .done(let count) = try buffer.withUnsafeMutableBytes({ try client.read(into: $0) }) {
+        reply += buffer[0..<count]
+      }
+      _ = harness.step()
+    }
+    #expect(String(decoding: reply, as: UTF8.self) == "over tls")
+    _ = try client.shutdown()
+    #expect(harness.step() == .close(.clientClosed, detail: nil))
+    var answered = false
+    for _ in 0..<100 where !answered {
+      if case .closed = try buffer.withUnsafeMutableBytes({ try client.read(into: $0) }) {
+        answered = true
+      }
+    }
+    #expect(answered, "no close_notify back")
+  }
+}
