@@ -130,11 +130,7 @@ final class PipeSession {
       pollfd(fd: StandardIO.input, events: Int16(POLLIN), revents: 0),
     ]
     let count = wantsInput ? 2 : 1
-    let ready = poll(&events, nfds_t(count), -1)
-    if ready < 0 {
-      if errno == EINTR { return }
-      throw SocketError("poll", errno: errno)
-    }
+    try SystemCall.blocking("poll") { poll(&events, nfds_t(count), -1) }
     if wantsInput && events[1].revents != 0 {
       let count = try StandardIO.read(StandardIO.input, into: input)
       inputStart = 0

@@ -33,9 +33,7 @@ final class SignalWatcher {
 
   private static func open(_ set: sigset_t) throws(SocketError) -> Int32 {
     var set = set
-    let fd = signalfd(-1, &set, Int32(SFD_CLOEXEC))
-    if fd < 0 { throw SocketError("signalfd", errno: errno) }
-    return fd
+    return try SystemCall.blocking("signalfd") { signalfd(-1, &set, Int32(SFD_CLOEXEC)) }
   }
 
   deinit { close(descriptor) }
@@ -47,10 +45,12 @@ final class SignalWatcher {
         pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
         pollfd(fd: other, events: Int16(POLLIN), revents: 0),
       ]
-      if poll(&events, 2, -1) < 0 { continue }
+      guard (try? SystemCall.blocking("poll") { poll(&events, 2, -1) }) != nil else { continue }
       if events[1].revents != 0 { return .other }
       var info = signalfd_siginfo()
-      let count = read(descriptor, &info, MemoryLayout<signalfd_siginfo>.size)
+      let count = try? SystemCall.blocking("read signalfd") {
+        read(descriptor, &info, MemoryLayout<signalfd_siginfo>.size)
+      }
       guard count == MemoryLayout<signalfd_siginfo>.size else { continue }
       switch Int32(info.ssi_signo) {
       case SIGINT: return .stop("SIGINT")

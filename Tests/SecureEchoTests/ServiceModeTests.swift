@@ -53,6 +53,37 @@ struct ServiceModeTests {
     #expect(result.echoed, "\(result.output)")
   }
 
+  @Test("record: s_client's line (one record) comes back")
+  func recordTLS() async throws {
+    let server = try await Self.start(.tls, "record")
+    defer { server.stop() }
+    let result = try await runSClient(port: server.port, verifyWithDevelopmentCA)
+    #expect(result.echoed, "\(result.output)")
+    #expect(try await Self.closeRecord(server).string("mode") == "record")
+  }
+
+  @Test("chargen: s_client shows the RFC 864 lines")
+  func chargenSClient() async throws {
+    let server = try await Self.start(.tls, "chargen")
+    defer { server.stop() }
+    let stdin = Pipe()
+    let output = Pipe()
+    // -quiet: only the data on stdout. The stream never ends, so read a few lines, then stop.
+    let client = try ChildProcess(
+      try Locations.openssl(),
+      ["s_client", "-connect", "127.0.0.1:\(server.port)", "-quiet"] + verifyWithDevelopmentCA,
+      stdin: stdin, stdout: output)
+    defer { client.stop(graceSeconds: 1) }
+    var reader = PipeReader(output)
+    _ = try await reader.read(until: Deadline(seconds: 20)) { $0.utf8.count >= 20 * 74 }
+    // By bytes: "\r\n" is one Character in Swift, so a String would not split at "\n".
+    let lines = reader.text.utf8.split(separator: 10).prefix(20).map { Array($0) }
+    let expected = (0..<20).map { index in
+      Array(ChargenPattern.bytes[(index * 74)..<(index * 74 + 73)])
+    }
+    #expect(lines == expected, "the first lines differ from RFC 864's")
+  }
+
   @Test(
     "reverse in plaintext with nc, lines and the last unterminated one", .enabled(if: ncAvailable))
   func reversePlaintext() async throws {
