@@ -56,9 +56,12 @@ test: certs lint
 # The suite again under Thread Sanitizer, then Address Sanitizer (with LeakSanitizer), each in
 # its own build folder. The tests run the sanitized executables (found beside the test binary);
 # every report, from the test process or a server it started, goes to a file under
-# $(SANITIZER_LOGS), and any report fails the target.
+# $(SANITIZER_LOGS), and any report fails the target. Sanitized processes are several times
+# slower, so at most $(SANITIZER_WIDTH) tests run at once: two cores shared by every test's
+# servers and clients would otherwise starve the test runner's own threads.
 SANITIZER_LOGS := $(CURDIR)/.build-sanitizer-logs
 SANITIZERS ?= thread address
+SANITIZER_WIDTH ?= 4
 test-sanitize: certs
 	rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS)
 	set -e; for sanitizer in $(SANITIZERS); do \
@@ -67,6 +70,7 @@ test-sanitize: certs
 	  TSAN_OPTIONS="log_path=$(SANITIZER_LOGS)/tsan:suppressions=$(CURDIR)/.tsan-suppressions" \
 	  ASAN_OPTIONS="log_path=$(SANITIZER_LOGS)/asan:detect_leaks=1" \
 	  LSAN_OPTIONS="suppressions=$(CURDIR)/.lsan-suppressions:print_suppressions=0" \
+	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(SANITIZER_WIDTH) \
 	  $(SWIFT) test --skip-build --sanitize=$$sanitizer --scratch-path .build-$$sanitizer; \
 	done
 	@if grep -l -E "ERROR: |WARNING: ThreadSanitizer" $(SANITIZER_LOGS)/* 2>/dev/null; then \

@@ -1,6 +1,5 @@
 import CLinux
 import Sockets
-import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -26,7 +25,7 @@ public final class LogSink: Sendable {
     var stopping = false
   }
 
-  private let buffer = Mutex(Buffer())
+  private let buffer = ThreadLock(Buffer())
   private let capacity: Int
   /// nil when stderr is not open: lines are counted as dropped.
   private let descriptor: Int32?
@@ -34,6 +33,8 @@ public final class LogSink: Sendable {
   /// Signalled after each batch the writer has written.
   private let progress: EventFD
   private let finished: EventFD
+  /// Joined when it has finished, detached when it did not finish in time.
+  private let writer = ThreadLock<pthread_t?>(nil)
 
   /// Starts the writer thread. Call after blocking signals, so that it inherits the mask.
   public init(descriptor: Int32 = StandardIO.error, capacity: Int = 256 << 10) throws(SocketError) {
@@ -44,7 +45,8 @@ public final class LogSink: Sendable {
     self.progress = try EventFD()
     self.finished = try EventFD()
     let sink = Handover(value: self)
-    _ = try LoopThread.spawn(name: "echo-log") { sink.value.writeLoop() }
+    let thread = try LoopThread.spawn(name: "echo-log") { sink.value.writeLoop() }
+    writer.withLock { $0 = thread }
   }
 
   /// Queues `line` (newline included) without blocking; drops it when the buffer is full,
@@ -95,7 +97,15 @@ public final class LogSink: Sendable {
     buffer.withLock { $0.stopping = true }
     wakeup.signal()
     var entry = pollfd(fd: finished.descriptor, events: Int16(POLLIN), revents: 0)
-    _ = try? SystemCall.blocking("poll") { poll(&entry, 1, milliseconds) }
+    let done = (try? SystemCall.blocking("poll") { poll(&entry, 1, milliseconds) }) == 1
+    guard
+      let thread = writer.withLock({ (thread) -> pthread_t? in
+        defer { thread = nil }
+        return thread
+      })
+    else { return }
+    // A writer still blocked on stderr is left to the process exit.
+    if done { LoopThread.join(thread) } else { _ = pthread_detach(thread) }
   }
 
   private func writeLoop() {

@@ -54,14 +54,24 @@ public struct LineReverser {
 
   /// Appends `line` reversed by character: each well-formed UTF-8 sequence is one unit.
   public static func appendReversed(_ line: [UInt8], to output: inout [UInt8]) {
-    var units: [Range<Int>] = []
+    output.reserveCapacity(output.count + line.count)
+    // ASCII, the common case, is one byte per character.
+    if line.allSatisfy({ $0 < 0x80 }) {
+      output.append(contentsOf: line.reversed())
+      return
+    }
+    var starts: [Int] = []
+    starts.reserveCapacity(line.count)
     var index = 0
     while index < line.count {
-      let length = sequenceLength(line, at: index)
-      units.append(index..<(index + length))
-      index += length
+      starts.append(index)
+      index += sequenceLength(line, at: index)
     }
-    for unit in units.reversed() { output += line[unit] }
+    var end = line.count
+    for start in starts.reversed() {
+      output.append(contentsOf: line[start..<end])
+      end = start
+    }
   }
 
   /// The length of the UTF-8 sequence at `index` if it is well formed, else 1.

@@ -70,9 +70,7 @@ struct LoadGeneratorTests {
   }
 
   /// Sanitizers keep freed memory in quarantine on purpose, so RSS says nothing under them.
-  static let underSanitizer =
-    ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil
-    || ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
+  static let underSanitizer = Sanitizer.isActive
 
   @Test(
     "closed connections give their memory back at once, not when a timer comes due",

@@ -64,12 +64,13 @@ struct PlaintextEchoTests {
       environment: path.environment)
     defer { server.stop() }
     let port = server.port
+    let size = Sanitizer.scaled(4 << 20, reduced: 1 << 20)
     // Many clients streaming at once on one loop: the server's writes back are cut short on
     // many of them, so pending output and the shared pipe are exercised together.
     try await withThrowingTaskGroup(of: Void.self) { group in
       for index in 0..<20 {
         group.addTask {
-          let payload = try Payload.distinct(index: index, count: 4 << 20)
+          let payload = try Payload.distinct(index: index, count: size)
           let reply = try await runBlocking {
             let socket = try connectTCP(port: port)
             defer { socket.close() }
@@ -81,8 +82,8 @@ struct PlaintextEchoTests {
       try await group.waitForAll()
     }
     let statistics = try await server.requestStatistics()
-    #expect(statistics.integer("bytes_in") == 20 * (4 << 20), "\(statistics.line)")
-    #expect(statistics.integer("bytes_out") == 20 * (4 << 20), "\(statistics.line)")
+    #expect(statistics.integer("bytes_in") == 20 * size, "\(statistics.line)")
+    #expect(statistics.integer("bytes_out") == 20 * size, "\(statistics.line)")
     #expect(statistics.integer("closed_error") == 0, "\(statistics.line)")
   }
 }

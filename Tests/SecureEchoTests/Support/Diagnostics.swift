@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Checks of what the programs tell a user on stderr when something goes wrong.
@@ -45,4 +46,19 @@ enum Diagnostics {
         sourceLocation: sourceLocation)
     }
   }
+}
+
+/// The suite runs again under Thread and Address Sanitizer (`make test-sanitize`), where every
+/// process is several times slower. Tests that load the server scale down there: the sanitizer
+/// run is for races and leaks, and the full load has run already in `make test`.
+enum Sanitizer {
+  static let isActive =
+    ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil
+    || ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
+
+  /// How much longer waits may take.
+  static let slowdown = isActive ? 4 : 1
+
+  /// `full` normally, `reduced` under a sanitizer.
+  static func scaled(_ full: Int, reduced: Int) -> Int { isActive ? reduced : full }
 }
