@@ -42,6 +42,10 @@ struct Channel {
     loop.statistics.bytesIn.add(count)
   }
 
+  /// The handshake finished: it counts as activity, so that a slow handshake does not leave
+  /// the idle deadline already passed.
+  mutating func touch(_ loop: LoopContext) { lastActivity = loop.now }
+
   /// Books bytes that left by another way than `send` (splice, a pattern written in place).
   mutating func wrote(_ count: Int, _ loop: LoopContext) {
     bytesOut += count
@@ -63,6 +67,7 @@ struct Channel {
         offset += count
         wrote(count, loop)
       case .wantWrite, .wantRead, .closed:
+        // `.closed` never comes from a write (Transport turns it into EPIPE).
         keep(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
         return step == .wantRead ? .readable : .writable
       }

@@ -79,8 +79,12 @@ final class Connection: DeadlineHeapElement {
           case .closed: return .close(.clientClosed, detail: "close_notify during the handshake")
           }
         case .service(var service):
+          let started = hasStarted
           let outcome = try service.step(&channel, loop)
           stage = .service(service)
+          // A plaintext client's first byte starts it: from the handshake deadline to the idle
+          // one.
+          if !started && hasStarted { timerNeedsUpdate = true }
           switch outcome {
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
@@ -108,6 +112,7 @@ final class Connection: DeadlineHeapElement {
 
   private func enterService(_ loop: LoopContext) {
     handshakeDone = true
+    channel.touch(loop)
     loop.statistics.handshakesOK.add(1)
     if transport.tlsStream?.isResumed == true { loop.statistics.handshakesResumed.add(1) }
     loop.freedMemory = true
@@ -133,44 +138,45 @@ final class Connection: DeadlineHeapElement {
 
   // MARK: Timer
 
-  /// When the loop should look at this connection's timer next: the handshake deadline, the
-  /// idle deadline as of the last activity, or the end of the linger while closing.
-  func nextDeadline(_ limits: ServerConfiguration.Limits) -> Int64? {
-    timerNeedsUpdate = false
+  /// The deadline in force for the stage, and what it means when it passes: the handshake
+  /// deadline (plaintext: until the first byte), the idle deadline as of the last activity, or
+  /// the end of the linger while closing. One function for both uses below, so that the
+  /// deadline armed and the deadline checked cannot drift apart.
+  private func deadline(
+    _ limits: ServerConfiguration.Limits
+  ) -> (at: Int64, reason: CloseReason, detail: String?)? {
     switch stage {
-    case .handshake: return openedAt + limits.handshakeTimeout
-    case .service where !hasStarted: return openedAt + limits.handshakeTimeout
-    case .service: return limits.idleTimeout > 0 ? channel.lastActivity + limits.idleTimeout : nil
-    case .closing: return channel.lastActivity + limits.closeLinger
+    case .handshake: return (openedAt + limits.handshakeTimeout, .handshakeTimeout, nil)
+    case .service where !hasStarted:
+      return (openedAt + limits.handshakeTimeout, .handshakeTimeout, nil)
+    case .service:
+      guard limits.idleTimeout > 0 else { return nil }
+      return (channel.lastActivity + limits.idleTimeout, .idleTimeout, nil)
+    case .closing(let closing):
+      let at = channel.lastActivity + limits.closeLinger
+      return closing.outputClosed
+        ? (at, closing.reason, "the client did not close within the linger time")
+        : (at, .idleTimeout, "the client stopped reading while the server closed")
     case .closed: return nil
     }
   }
 
-  /// The timer came due: what to do now, or nil when activity since moved the deadline (the
-  /// loop re-arms it at `nextDeadline`).
+  /// When the loop should look at this connection's timer next. Activity only moves the
+  /// deadline forward, so an early look costs one re-arm and nothing per read.
+  func nextDeadline(_ limits: ServerConfiguration.Limits) -> Int64? {
+    timerNeedsUpdate = false
+    return deadline(limits)?.at
+  }
+
+  /// The timer came due: close now, or nil when activity since moved the deadline (the loop
+  /// re-arms it at `nextDeadline`).
   func deadlinePassed(_ loop: LoopContext) -> Next? {
-    let limits = loop.limits
-    switch stage {
-    case .handshake:
-      return loop.now >= openedAt + limits.handshakeTimeout
-        ? .close(.handshakeTimeout, detail: nil) : nil
-    case .service where !hasStarted:
-      return loop.now >= openedAt + limits.handshakeTimeout
-        ? .close(.handshakeTimeout, detail: nil) : nil
-    case .service:
-      guard limits.idleTimeout > 0, loop.now >= channel.lastActivity + limits.idleTimeout else {
-        return nil
-      }
+    guard let due = deadline(loop.limits), loop.now >= due.at else { return nil }
+    if case .service = stage, due.reason == .idleTimeout {
       // Over TLS, a close_notify first lets the client tell this from a truncation.
       _ = try? transport.closeOutput()
-      return .close(.idleTimeout, detail: nil)
-    case .closing(let closing):
-      guard loop.now >= channel.lastActivity + limits.closeLinger else { return nil }
-      return closing.outputClosed
-        ? .close(closing.reason, detail: "the client did not close within the linger time")
-        : .close(.idleTimeout, detail: "the client stopped reading while the server closed")
-    case .closed: return nil
     }
+    return .close(due.reason, detail: due.detail)
   }
 
   // MARK: Closing

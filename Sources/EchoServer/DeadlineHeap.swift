@@ -9,7 +9,7 @@ protocol DeadlineHeapElement: AnyObject {
 
 /// A loop's timers: a binary min-heap of elements by deadline, O(log n) per insert, move,
 /// removal and expiry, with no periodic scan. Each element is in it at most once, and leaves
-/// it when it closes, so the heap holds exactly the connections that are open.
+/// it when it closes, so the heap holds only connections that are open.
 struct DeadlineHeap<Element: DeadlineHeapElement> {
   private var elements: [Element] = []
 

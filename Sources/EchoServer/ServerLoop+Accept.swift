@@ -91,21 +91,22 @@ extension ServerLoop {
       return refuse(socket, peer: peer, because: .refusedAtLimit)
     }
     // A client that goes away between accept and here costs only this connection.
-    let transport: Transport
+    var transport = Transport.plain(socket)
     do {
       try socket.setNoDelay()
       if let tls = control.currentTLS {
         transport = .tls(try TLSStream(socket: socket, context: tls))
-      } else {
-        transport = .plain(socket)
       }
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
       control.releaseConnection()
-      socket.close()
+      transport.close()
       statistics.closed(.error)
-      logger.warning(
-        "connection setup failed", metadata: ["peer": "\(peer)", "detail": "\(error)"])
+      // Info, like every per-connection line: under memory pressure there may be one per
+      // connection, and they must not grow the log buffer without bound.
+      logger.info(
+        "connection setup failed",
+        metadata: ["peer": "\(peer)", "reason": "error", "detail": "\(error)"])
       return
     }
     let connection = Connection(

@@ -71,6 +71,8 @@ final class ServerLoop {
 
   /// Serves until told to stop, or until a drain has closed the last connection.
   func run() {
+    // Refusals not logged yet (the last second's) are logged on the way out.
+    defer { refusals.flush(now: Int64.max / 2, logger: logger) }
     while true {
       switch control.currentPhase {
       case .running: break

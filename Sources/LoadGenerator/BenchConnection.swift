@@ -11,6 +11,8 @@ final class BenchConnection {
   }
 
   let slot: Int
+  /// Which of the plan's addresses it connects to.
+  let addressIndex: Int
   /// Shifts this connection's place in the pattern, so that connections send different bytes
   /// and a byte delivered to the wrong connection is caught.
   let seed: Int
@@ -35,8 +37,9 @@ final class BenchConnection {
   var outputClosed = false
   var report: [UInt8] = []
 
-  init(slot: Int, socket: Socket, startedAt: UInt64) {
+  init(slot: Int, addressIndex: Int, socket: Socket, startedAt: UInt64) {
     self.slot = slot
+    self.addressIndex = addressIndex
     self.seed = SourcePattern.seed(slot: slot)
     self.socket = socket
     self.startedAt = startedAt
@@ -47,19 +50,27 @@ final class BenchConnection {
 }
 
 /// Connections in the order their deadlines come due. Every entry of one queue has the same
-/// timeout, so they come due in the order they were added: a FIFO, O(1) per connection.
+/// timeout, so they come due in the order they were added: a FIFO, O(1) per connection. The
+/// references are weak: a connection that has closed is freed at once, not when its entry
+/// comes due.
 struct DeadlineQueue {
-  private var entries: [(deadline: UInt64, connection: BenchConnection)] = []
+  private struct Entry {
+    var deadline: UInt64
+    weak var connection: BenchConnection?
+  }
+
+  private var entries: [Entry] = []
   private var head = 0
 
   mutating func append(_ connection: BenchConnection, deadline: UInt64) {
-    entries.append((deadline, connection))
+    entries.append(Entry(deadline: deadline, connection: connection))
   }
 
   var nextDeadline: UInt64? { head < entries.count ? entries[head].deadline : nil }
 
-  /// Removes and returns the first connection whose deadline is at or before `now`.
-  mutating func popDue(at now: UInt64) -> BenchConnection? {
+  /// Removes the first entry if it is due at `now`, and returns its connection if that one is
+  /// still alive (nil for the entry of one that is gone).
+  mutating func popDue(at now: UInt64) -> BenchConnection?? {
     guard head < entries.count, entries[head].deadline <= now else { return nil }
     let connection = entries[head].connection
     head += 1

@@ -27,6 +27,10 @@ final class BenchLoop {
   private var addressIndex = 0
   /// Connections set up and exchanging (or holding), for the setup phase.
   var ready = 0
+  /// Connections connecting or handshaking now.
+  private var settingUp = 0
+  /// Addresses that refused a connection; when all have, there is no server.
+  private var refusedAddresses: Set<Int> = []
   private var connectDeadlines = DeadlineQueue()
   private var handshakeDeadlines = DeadlineQueue()
 
@@ -41,11 +45,20 @@ final class BenchLoop {
 
   deinit { buffer.deallocate() }
 
+  /// Connections being set up at once, at most. Opening thousands at once (hold) would queue
+  /// their handshakes behind each other on both sides, and the last would meet the server's
+  /// handshake timeout: a window keeps each handshake short, and the setup no slower.
+  static let setupWindow = 512
+
   /// Sets up (except in handshakes mode), waits for the common start, runs until the deadline.
   func run() -> BenchResult {
     if plan.mode != .handshakes {
-      for slot in slots where !clock.isAborted { connect(slot: slot) }
+      var next = slots.lowerBound
       while ready + result.errors < slots.count && !clock.isAborted && !clock.setupExpired {
+        while settingUp < Self.setupWindow && next < slots.upperBound && !clock.isAborted {
+          connect(slot: next)
+          next += 1
+        }
         poll(timeoutMilliseconds: 100)
       }
       if clock.setupExpired && ready + result.errors < slots.count {
@@ -131,8 +144,9 @@ final class BenchLoop {
   /// still connecting or handshaking at their deadline fail.
   private func expireSetupDeadlines() {
     let now = BenchClock.now()
-    while let connection = connectDeadlines.popDue(at: now) {
-      guard connection.isOpen && connection.phase == .connecting else { continue }
+    while let due = connectDeadlines.popDue(at: now) {
+      guard let connection = due, connection.isOpen && connection.phase == .connecting
+      else { continue }
       fail(
         connection,
         SocketError(
@@ -140,8 +154,9 @@ final class BenchLoop {
           reason: "no answer within \(seconds(plan.connectTimeout)) s "
             + "(--connect-timeout)", errno: ETIMEDOUT))
     }
-    while let connection = handshakeDeadlines.popDue(at: now) {
-      guard connection.isOpen && connection.phase == .handshaking else { continue }
+    while let due = handshakeDeadlines.popDue(at: now) {
+      guard let connection = due, connection.isOpen && connection.phase == .handshaking
+      else { continue }
       fail(
         connection,
         BenchError(
@@ -153,15 +168,17 @@ final class BenchLoop {
   // MARK: Connections
 
   func connect(slot: Int, session: TLSSession? = nil) {
-    let address = plan.addresses[addressIndex % plan.addresses.count]
+    let index = addressIndex % plan.addresses.count
     do {
-      let (socket, connected) = try Socket.startConnect(to: address)
+      let (socket, connected) = try Socket.startConnect(to: plan.addresses[index])
       let now = BenchClock.now()
-      let connection = BenchConnection(slot: slot, socket: socket, startedAt: now)
+      let connection = BenchConnection(
+        slot: slot, addressIndex: index, socket: socket, startedAt: now)
       connection.session = session
       // Registered before it is stored: a connection in the table is always one epoll watches.
       try epoll.add(connection.descriptor, .writable, token: UInt64(connection.descriptor))
       connections.insert(connection, at: connection.descriptor)
+      settingUp += 1
       connectDeadlines.append(connection, deadline: now + UInt64(plan.connectTimeout) * 1_000_000)
       if connected { drive(connection) }
     } catch {
@@ -209,6 +226,7 @@ final class BenchLoop {
 
   /// The handshake (if any) is done: count it and start the mode's exchange.
   private func started(_ connection: BenchConnection) {
+    settingUp -= 1
     connection.phase = .exchanging
     connection.sent = 0
     connection.received = 0
@@ -234,20 +252,32 @@ final class BenchLoop {
     scheduled.append(connection)
   }
 
+  /// Books an error and closes the connection. A refused connection means there is no server
+  /// at that address: the slot tries the next one (a name may resolve to ::1 first for a
+  /// server on 127.0.0.1), and once every address has refused, the whole run ends now rather
+  /// than counting the same refusal thousands of times.
   func fail(_ connection: BenchConnection, _ error: any Error) {
-    record(error)
     close(connection)
+    guard let refusal = error as? SocketError, refusal.code == ECONNREFUSED else {
+      return record(error)
+    }
+    refusedAddresses.insert(connection.addressIndex)
+    if refusedAddresses.count < plan.addresses.count {
+      addressIndex = connection.addressIndex + 1
+      connect(slot: connection.slot, session: connection.session)
+    } else {
+      record(error)
+      clock.abort()
+    }
   }
 
-  /// Books an error. A refused connection means there is no server: the whole run ends now
-  /// rather than counting the same refusal thousands of times.
   private func record(_ error: any Error) {
     result.record(error: "\(error)")
-    if let error = error as? SocketError, error.code == ECONNREFUSED { clock.abort() }
   }
 
   func close(_ connection: BenchConnection) {
     guard connection.isOpen else { return }
+    if connection.phase == .connecting || connection.phase == .handshaking { settingUp -= 1 }
     epoll.remove(connection.descriptor)
     connections.remove(at: connection.descriptor)
     if let stream = connection.transport?.tlsStream { _ = try? stream.shutdown() }

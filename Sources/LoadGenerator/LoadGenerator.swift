@@ -55,18 +55,24 @@ public enum LoadGenerator {
     let clock = BenchClock(
       parties: threads, duration: plan.duration, connections: plan.connections,
       handshakeTimeout: plan.handshakeTimeout)
-    let results = Mutex<[BenchResult]>([])
+    let results = ThreadLock<[BenchResult]>([])
     var handles: [pthread_t] = []
     for index in 0..<threads {
       let slots =
         (plan.connections * index / threads)..<(plan.connections * (index + 1) / threads)
-      let loop = Handover(
-        value: try BenchLoop(plan: plan, slots: slots, clock: clock))
-      handles.append(
-        try LoopThread.spawn(name: "echo-bench-\(index)") {
-          let result = loop.value.run()
-          results.withLock { $0.append(result) }
-        })
+      do throws(SocketError) {
+        let loop = Handover(value: try BenchLoop(plan: plan, slots: slots, clock: clock))
+        handles.append(
+          try LoopThread.spawn(name: "echo-bench-\(index)") {
+            let result = loop.value.run()
+            results.withLock { $0.append(result) }
+          })
+      } catch {
+        // The threads already started wait for all of them: let them go, then report.
+        clock.abort()
+        for handle in handles { LoopThread.join(handle) }
+        throw error
+      }
     }
     if let progress {
       while results.withLock({ $0.count }) < threads {

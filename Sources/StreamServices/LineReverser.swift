@@ -34,7 +34,7 @@ public struct LineReverser {
         output += ending
         line.removeAll(keepingCapacity: true)
         start = newline + 1
-      } else if rest.count < room {
+      } else if rest.count <= room {
         line.append(contentsOf: rest)
         start = input.count
       } else {

@@ -25,13 +25,18 @@ struct OCSPStaple: Sendable {
       throw TLSError(.configuration, option, reason: "no certificate in '\(chainFile)'")
     }
     OpenSSLErrorQueue.clear()
-    let parsed = der.withUnsafeBufferPointer { bytes -> OpaquePointer? in
-      var cursor = bytes.baseAddress
-      return d2i_OCSP_RESPONSE(nil, &cursor, bytes.count)
+    let (parsed, consumed) = der.withUnsafeBufferPointer { bytes -> (OpaquePointer?, Int) in
+      guard let start = bytes.baseAddress else { return (nil, 0) }
+      var cursor: UnsafePointer<UInt8>? = start
+      let response = d2i_OCSP_RESPONSE(nil, &cursor, bytes.count)
+      return (response, cursor.map { $0 - start } ?? 0)
     }
-    guard let response = parsed else {
+    guard let response = parsed, consumed == der.count else {
+      if let parsed { OCSP_RESPONSE_free(parsed) }
       OpenSSLErrorQueue.clear()
-      throw TLSError(.configuration, option, reason: "not a DER OCSP response")
+      throw TLSError(
+        .configuration, option,
+        reason: parsed == nil ? "not a DER OCSP response" : "bytes after the DER OCSP response")
     }
     defer { OCSP_RESPONSE_free(response) }
     let status = OCSP_response_status(response)

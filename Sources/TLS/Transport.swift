@@ -95,7 +95,13 @@ public enum Transport {
         throw .socket(error)
       }
     case .tls(let stream):
-      do { return StreamStep(try stream.write(buffer)) { $0 } } catch { throw .tls(error) }
+      let step: StreamStep
+      do { step = StreamStep(try stream.write(buffer)) { $0 } } catch { throw .tls(error) }
+      // After the peer's close_notify, OpenSSL reports a write that failed underneath (EPIPE,
+      // a reset) as ZERO_RETURN: nothing more can be sent, so it is a broken pipe, not a state
+      // to wait in (a reset socket stays ready and the wait would spin).
+      if step == .closed { throw .socket(SocketError("TLS write", errno: EPIPE)) }
+      return step
     }
   }
 

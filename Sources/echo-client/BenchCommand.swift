@@ -31,7 +31,9 @@ struct BenchCommand: ParsableCommand {
       --handshake-timeout, are errors; a refused connection ends the run at once.
 
       throughput --mode source|sink measures one way: the server sends (--mode source) or \
-      receives (--mode sink) and the client only reads or only writes.
+      receives (--mode sink) and the client only reads or only writes (--size does not apply). \
+      At the end of a sink run, each connection waits up to --handshake-timeout for the \
+      server's report.
       """)
 
   @Argument(help: "throughput, latency, handshakes or hold.")

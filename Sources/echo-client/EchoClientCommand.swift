@@ -18,8 +18,8 @@ struct EchoClientCommand: ParsableCommand {
       prompt and the echo is shown as '>line'; an empty line or end of input ends the session.
 
       Otherwise pipe mode: all of stdin is sent, then the sending side is closed, and exactly the \
-      bytes echoed back are written to stdout. The exit status is non-zero if the echo differs \
-      in length from what was sent.
+      bytes that come back are written to stdout. The exit status is non-zero if the reply is \
+      not what the server's --mode promises (an echo: as many bytes as were sent).
 
       A one-line summary of the handshake (TLS version, cipher, server certificate) goes to \
       stderr.

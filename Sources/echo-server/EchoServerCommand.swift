@@ -15,7 +15,9 @@ import TLS
 struct EchoServerCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "echo-server",
-    abstract: "Echo every byte a client sends back to it, over TLS 1.2/1.3 or plaintext TCP.",
+    abstract:
+      "Echo every byte a client sends back to it (or, with --mode, another stream service), "
+      + "over TLS 1.2/1.3 or plaintext TCP.",
     discussion: """
       Serves many clients at once on a fixed number of event-loop threads. Prints one line with \
       the addresses it listens on once it accepts connections. SIGINT or SIGTERM stops it \

@@ -68,23 +68,26 @@ struct BookkeepingTests {
     #expect(record.integer("timers") == 100, "timer entries for closed connections: \(record.line)")
   }
 
-  @Test("TLS handshakes in a loop (echo-client bench) leave no timers behind either")
+  @Test("TLS connections that handshake, echo and close leave no timers behind either")
   func timersAfterHandshakes() async throws {
     let server = try await ServerProcess.start(.tls, extraArguments: ["--log-format", "json"])
     defer { server.stop() }
-    let result = try await runCommand(
-      try Locations.executable("echo-client"),
-      [
-        "bench", "handshakes", "--host", "127.0.0.1", "--port", "\(server.port)",
-        "--connections", "8", "--duration", "2", "--json",
-      ])
-    #expect(result.termination == .exit(0), "\(result.stderr)")
-    let json = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
-    let handshakes = json?["handshakes"] as? Int ?? 0
-    #expect(handshakes > Sanitizer.scaled(200, reduced: 20), "\(result.stdoutText)")
+    let (port, context) = (server.port, try TLSClient.developmentContext())
+    let count = Sanitizer.scaled(400, reduced: 100)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<2 {
+        group.addTask {
+          try await runBlocking {
+            for _ in 0..<(count / 2) { try echoOnce(.tls, port: port, context: context) }
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
     let record = try await Self.statistics(of: server) { $0.integer("active") == 0 }
+    #expect(record.integer("handshakes_ok") == count, "\(record.line)")
     #expect(record.integer("active") == 0, "\(record.line)")
-    #expect(record.integer("timers") == 0, "after \(handshakes) handshakes: \(record.line)")
+    #expect(record.integer("timers") == 0, "after \(count) connections: \(record.line)")
   }
 
   @Test("every accepted connection is closed for exactly one counted reason")

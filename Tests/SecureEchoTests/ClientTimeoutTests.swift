@@ -89,11 +89,10 @@ struct ClientTimeoutTests {
     #expect(line.contains("no round trip completed in 1.0 s"), "\(line)")
   }
 
-  @Test("bench against a closed port ends with the refusal, every thread, one line")
+  @Test("bench against a closed port: the refusal in one line, not one per connection; exit 69")
   func benchRefused() async throws {
     let (listener, port) = try Self.silentServer()
     listener.close()
-    // A 60 s run on 4 threads: only the refusal ending it brings it in under runCommand's 20 s.
     let result = try await Self.bench(
       [
         "handshakes", "--connections", "20", "--threads", "4", "--duration", "60", "--json",

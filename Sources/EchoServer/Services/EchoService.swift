@@ -71,7 +71,7 @@ enum EchoService {
       var moved = 0
       do {
         while moved < count,
-          case .processed(let sent) = try pipe.drain(to: socket, count: count - moved)
+          case .processed(let sent) = try pipe.drain(to: socket, count: count - moved), sent > 0
         {
           moved += sent
           channel.wrote(sent, loop)

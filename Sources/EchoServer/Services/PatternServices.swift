@@ -42,6 +42,9 @@ struct PatternSender {
   private var remaining: Int?
   /// The client has ended its side.
   private var peerClosed = false
+  /// The length of a TLS write that could not finish: OpenSSL holds part of its record and
+  /// must be offered the same bytes again before anything else, close_notify included.
+  private var unfinished = 0
 
   init(_ pattern: Pattern, limit: Int?) {
     self.pattern = pattern
@@ -55,7 +58,14 @@ struct PatternSender {
     // syscall.
     if !peerClosed, case .closed = try channel.read(into: loop.buffer, loop) {
       peerClosed = true
-      if remaining == nil { return .finished(.clientClosed, peerClosed: true) }
+      if remaining == nil {
+        // The half-written record goes out first (closing flushes it), then close_notify.
+        if unfinished > 0 {
+          let slice = patternBytes[offset..<(offset + unfinished)]
+          slice.withUnsafeBytes { channel.keep($0) }
+        }
+        return .finished(.clientClosed, peerClosed: true)
+      }
     }
     do {
       return try send(&channel, loop)
@@ -69,11 +79,7 @@ struct PatternSender {
   private mutating func send(
     _ channel: inout Channel, _ loop: LoopContext
   ) throws(TransportError) -> ServiceOutcome {
-    let (bytes, period, tail) =
-      switch pattern {
-      case .chargen: (ChargenPattern.bytes, ChargenPattern.period, ChargenPattern.tail)
-      case .source: (SourcePattern.bytes, SourcePattern.period, SourcePattern.tail)
-      }
+    let (bytes, period, tail) = (patternBytes, patternPeriod, patternTail)
     for _ in 0..<LoopContext.readBudget {
       if remaining == 0 { return .finished(.completed, peerClosed: peerClosed) }
       let length = min(tail, remaining ?? tail)
@@ -81,17 +87,30 @@ struct PatternSender {
       let step = try bytes.withBytes { (all) throws(TransportError) in
         try channel.transport.write(UnsafeRawBufferPointer(rebasing: all[start..<(start + length)]))
       }
+      unfinished = 0
       switch step {
       case .done(let count):
         channel.wrote(count, loop)
         offset = (offset + count) % period
         if let left = remaining { remaining = left - count }
-      case .wantWrite, .closed: return .wait(peerClosed ? .writable : [.readable, .writable])
-      case .wantRead: return .wait(.readable)
+      case .wantWrite, .closed:
+        if channel.transport.isTLS { unfinished = length }
+        return .wait(peerClosed ? .writable : [.readable, .writable])
+      case .wantRead:
+        if channel.transport.isTLS { unfinished = length }
+        return .wait(.readable)
       }
     }
     return .runAgain
   }
+
+  private var patternBytes: [UInt8] {
+    pattern == .chargen ? ChargenPattern.bytes : SourcePattern.bytes
+  }
+  private var patternPeriod: Int {
+    pattern == .chargen ? ChargenPattern.period : SourcePattern.period
+  }
+  private var patternTail: Int { pattern == .chargen ? ChargenPattern.tail : SourcePattern.tail }
 }
 
 /// `sink`: reads until the client's end of input, then answers one `SinkReport` line.

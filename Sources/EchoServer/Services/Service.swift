@@ -67,11 +67,4 @@ enum Service {
     }
   }
 
-  /// Whether the service may send before the client has (so the client has started).
-  var speaksFirst: Bool {
-    switch self {
-    case .chargen, .source: true
-    default: false
-    }
-  }
 }

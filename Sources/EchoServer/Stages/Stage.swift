@@ -52,7 +52,7 @@ struct Closing {
     }
     for _ in 0..<LoopContext.readBudget where !peerClosed {
       do {
-        switch try channel.transport.read(into: loop.buffer) {
+        switch try channel.read(into: loop.buffer, loop) {
         case .done: continue
         case .wantRead: return .wait(.readable)
         case .wantWrite: return .wait(.writable)

@@ -25,6 +25,8 @@ struct ConnectionTests {
       _ mode: ServiceMode = .echo, sourceBytes: Int? = nil, tls: TLSContext? = nil,
       limits: ServerConfiguration.Limits = .init(maxConnections: 10)
     ) throws {
+      // OpenSSL writes to its socket itself, without MSG_NOSIGNAL.
+      ignoreBrokenPipes()
       var fds: [Int32] = [0, 0]
       let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
       guard socketpair(AF_UNIX, type, 0, &fds) == 0 else {
@@ -134,9 +136,12 @@ struct ConnectionTests {
     #expect(silent.connection.deadlinePassed(silent.loop) == .close(.handshakeTimeout, detail: nil))
 
     let quiet = try Harness(limits: limits)
+    quiet.loop.now += 300  // the first byte comes a while after the accept
     try quiet.send("x")
     _ = quiet.step()
     let active = quiet.loop.now
+    // Starting moves the timer from the handshake deadline to the idle one.
+    #expect(quiet.connection.timerNeedsUpdate)
     #expect(quiet.connection.nextDeadline(limits) == active + 5000)
     quiet.loop.now = active + 4999
     #expect(quiet.connection.deadlinePassed(quiet.loop) == nil)
@@ -204,6 +209,51 @@ struct ConnectionTests {
     #expect(chargen.step() == .close(.clientClosed, detail: nil))
   }
 
+  @Test("TLS: a write after the peer's close_notify and close fails; it never reads as 'closed'")
+  func writeAfterPeerClosed() throws {
+    let server = try TLSContext(
+      .server(
+        certificateChainFile: Locations.serverCertificate.path,
+        privateKeyFile: Locations.serverKey.path),
+      role: .server)
+    let harness = try Harness(tls: server)
+    let client = try TLSStream(
+      socket: harness.client, context: try TLSClient.developmentContext(),
+      serverName: "localhost")
+    var done = false
+    for _ in 0..<100 where !done || !harness.connection.handshakeDone {
+      if case .done = try client.handshake() { done = true }
+      _ = harness.step()
+    }
+    _ = try client.shutdown()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let transport = harness.connection.transport
+    var read = StreamStep.wantRead
+    for _ in 0..<100 where read != .closed {
+      read = try buffer.withUnsafeMutableBytes { try transport.read(into: $0) }
+    }
+    #expect(read == .closed, "the server did not see the close_notify")
+    client.close()
+    // A socket that failed stays ready: reporting `.closed` here would have the caller wait
+    // for it, and spin.
+    var outcome = "no error"
+    for _ in 0..<100 {
+      do {
+        let step = try Array("x".utf8).withBytes { (bytes) throws(TransportError) in
+          try transport.write(bytes)
+        }
+        if step == .closed {
+          outcome = "a write returned .closed"
+          break
+        }
+      } catch {
+        outcome = "error: \(error)"
+        break
+      }
+    }
+    #expect(outcome.hasPrefix("error:"), "\(outcome)")
+  }
+
   @Test("TLS: the handshake stage, then echo, then close_notify answered with close_notify")
   func tls() throws {
     let server = try TLSContext(
@@ -216,12 +266,17 @@ struct ConnectionTests {
       socket: harness.client, context: try TLSClient.developmentContext(),
       serverName: "localhost")
     var clientDone = false
+    harness.loop.now += 7000  // a slow handshake
     for _ in 0..<100 where !clientDone || !harness.connection.handshakeDone {
       if case .done = try client.handshake() { clientDone = true }
       _ = harness.step()
     }
     #expect(clientDone && harness.connection.handshakeDone)
     #expect(harness.loop.statistics.handshakesOK.current == 1)
+    // The handshake counts as activity: the idle deadline runs from its end.
+    #expect(
+      harness.connection.nextDeadline(harness.loop.limits)
+        == harness.loop.now + harness.loop.limits.idleTimeout)
     _ = try Array("over tls".utf8).withBytes { (bytes) throws(TLSError) in try client.write(bytes) }
     _ = harness.step()
     var buffer = [UInt8](repeating: 0, count: 100)
