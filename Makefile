@@ -78,15 +78,25 @@ test-sanitize: certs
 	fi
 	@echo "sanitizers: no reports"
 
-# Benchmarks (about 5 minutes): OpenSSL's own floor (bench/openssl-floor.c, built in
-# $(BENCH_BUILD)), then echo-server and the installed peers under `echo-client bench` load, on
-# 127.0.0.1 only. Writes the generated part of BENCHMARKS.md; raw results in $(BENCH_BUILD)/results.
+# Benchmarks (about 8 minutes; the first run also builds the SwiftNIO peer, a few minutes more):
+# OpenSSL's own floor (bench/openssl-floor.c), then echo-server, the SwiftNIO + NIOSSL peer and
+# the Go crypto/tls peer (bench/peers/, built into $(BENCH_BUILD) and reused) side by side in
+# rounds, and the installed classic peers (socat, ncat, stunnel), on 127.0.0.1 only. Writes the
+# generated part of BENCHMARKS.md; raw results in $(BENCH_BUILD)/results.
 BENCH_BUILD := .build-bench
 OPENSSL_LIBS = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 OPENSSL_CFLAGS = $(shell pkg-config --cflags openssl 2>/dev/null)
 bench: release certs
 	mkdir -p $(BENCH_BUILD)
 	$(CC) -O2 -Wall -Wextra $(OPENSSL_CFLAGS) -o $(BENCH_BUILD)/openssl-floor bench/openssl-floor.c $(OPENSSL_LIBS)
+	$(SWIFT) build -c release --package-path bench/peers/nio-echo --scratch-path $(BENCH_BUILD)/nio
+	@if command -v go >/dev/null 2>&1; then \
+	  echo "go build bench/peers/go-echo"; \
+	  cd bench/peers/go-echo && GOCACHE=$(CURDIR)/$(BENCH_BUILD)/go-cache GOFLAGS=-mod=mod \
+	    go build -o $(CURDIR)/$(BENCH_BUILD)/go-echo . ; \
+	else \
+	  echo "bench: no go (apt-get install golang-go): the Go peer is skipped"; \
+	fi
 	bash bench/run.sh
 
 certs: renew-expiring

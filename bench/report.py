@@ -6,361 +6,293 @@ usage: report.py RESULTS-DIR BENCHMARKS.md
 Only the text between the markers below is replaced; everything around it (the hand-written
 notes) is kept. A missing file gets a short hand-written frame around the generated part.
 """
-import json
 import os
-import re
 import sys
+
+from results import Results, fmt, number, ratio, span, table, verdict
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
-# The targets.
-TLS_CPU_PER_GB_VS_CRYPTO = 1.3  # TLS server CPU per GB echoed <= 1.3 x the AES-128-GCM floor
-HANDSHAKE_VS_OPENSSL = 1.15  # server CPU per full handshake <= 1.15 x OpenSSL's own
-IDLE_TLS_VS_OPENSSL = 1.1  # idle TLS connection memory <= 1.1 x OpenSSL's idle SSL
-IDLE_PLAIN_BYTES = 1024  # idle plaintext connection < 1 KiB
-PLAIN_VS_TLS_CPU = 1 / 3  # plaintext CPU per GB <= a third of TLS's
-
-PEERS = ["socat", "ncat", "stunnel"]
-PEER_NOTES = {
+NAMES = {"secureecho": "SecureEcho", "nio": "SwiftNIO + NIOSSL", "go": "Go crypto/tls"}
+PEERS = [p for p in NAMES if p != "secureecho"]
+CLASSIC = ["socat", "ncat", "stunnel"]
+CLASSIC_NOTES = {
     "socat": "socat `OPENSSL-LISTEN,fork ... PIPE` (a process per connection)",
     "ncat": "ncat `--ssl -k --exec /bin/cat` (a process and a `cat` per connection)",
     "stunnel": "stunnel (threads) in front of a plaintext echo-server; CPU of both",
 }
 
 
-def read_kv(path):
-    values = {}
-    if os.path.exists(path):
-        for line in open(path):
-            if "=" in line:
-                key, value = line.rstrip("\n").split("=", 1)
-                values[key] = value
-    return values
+def machine(r):
+    kv = r.kv
+    return table(["machine", ""], [
+        ["cores", kv.get("nproc", "?")], ["CPU", kv.get("cpu", "?")],
+        ["memory", kv.get("memory", "?")], ["kernel", kv.get("kernel", "?")],
+        ["OpenSSL", kv.get("openssl", "?")], ["Swift", kv.get("swift", "?")],
+        ["Go", kv.get("go", "?")],
+        ["server certificate",
+         f"certs/server.crt ({kv.get('cert_algorithm', '?')}); RSA-2048 made for the run"],
+    ])
 
 
-class Results:
-    def __init__(self, folder):
-        self.folder = folder
-        self.kv = read_kv(os.path.join(folder, "kv"))
-        self.floor = read_kv(os.path.join(folder, "floor-main"))
-        self.floor_rsa = read_kv(os.path.join(folder, "floor-rsa"))
-
-    def path(self, name, ext):
-        return os.path.join(self.folder, f"{name}.{ext}")
-
-    def json(self, name):
-        try:
-            return json.loads(open(self.path(name, "json")).read())
-        except (OSError, ValueError):
-            return None
-
-    def cpu_all(self, name):
-        """(total, user, system) CPU seconds of the server over the run, or Nones."""
-        try:
-            values = [float(x) for x in open(self.path(name, "cpu")).read().split()]
-            return tuple(values) if len(values) == 3 else (values[0], None, None)
-        except (OSError, ValueError, IndexError):
-            return None, None, None
-
-    def cpu(self, name):
-        return self.cpu_all(name)[0]
-
-    def cpu_split(self, name):
-        _, user, system = self.cpu_all(name)
-        return f"{fmt(user, 2)} / {fmt(system, 2)}" if user is not None else "–"
-
-    def status(self, name):
-        try:
-            return open(self.path(name, "status")).read().strip()
-        except OSError:
-            return None
-
-    def mem(self, name):
-        return read_kv(self.path(name, "mem"))
-
-    def ran(self, name):
-        return self.status(name) is not None
-
-    def ok(self, name):
-        return self.status(name) == "ok" and self.json(name) is not None
-
-    def number(self, values, key):
-        try:
-            return float(values[key])
-        except (KeyError, ValueError, TypeError):
-            return None
+def floors(r, crypto_per_gb):
+    kv, f, fr = r.kv, r.floor, r.floor_rsa
+    aes = number(kv, "aes128gcm_bytes_per_s")
+    return table(["what", "figure", "source"], [
+        ["AES-128-GCM, 16 KiB blocks", fmt(aes / 1e6 if aes else None, 0, " MB/s"),
+         "`openssl speed -seconds 2 -evp aes-128-gcm`"],
+        ["crypto floor per GB echoed (decrypt + encrypt)", fmt(crypto_per_gb, 3, " CPU s/GB"),
+         "2 × 10⁹ B ÷ AES-128-GCM speed"],
+        ["ECDSA P-256 signatures", fmt(number(kv, "ecdsap256_sign_per_s"), 0, " /s"),
+         "`openssl speed -seconds 2 ecdsap256`"],
+        ["X25519 operations", fmt(number(kv, "x25519_op_per_s"), 0, " /s"),
+         "`openssl speed -seconds 2 ecdhx25519`"],
+        ["OpenSSL server, full handshake, no tickets", fmt(number(f, "full_ms"), 3, " ms CPU"),
+         "bench/openssl-floor.c"],
+        ["OpenSSL server, full handshake, 1 ticket", fmt(number(f, "full_tickets_ms"), 3, " ms CPU"),
+         "bench/openssl-floor.c"],
+        ["OpenSSL server, resumed handshake, 1 new ticket", fmt(number(f, "resumed_ms"), 3, " ms CPU"),
+         "bench/openssl-floor.c"],
+        ["OpenSSL server, full handshake, RSA-2048, no tickets",
+         fmt(number(fr, "full_ms"), 3, " ms CPU"), "bench/openssl-floor.c"],
+        ["OpenSSL idle server `SSL` (released buffers)", fmt(number(f, "idle_bytes_release"), 0, " B"),
+         "bench/openssl-floor.c, mallinfo2()"],
+    ])
 
 
-def fmt(value, digits=1, unit=""):
-    if value is None:
-        return "–"
-    if isinstance(value, float) and abs(value) >= 1000 and digits <= 1:
-        text = f"{value:,.0f}"
-    else:
-        text = f"{value:,.{digits}f}"
-    return text + unit
+def side_by_side(r, crypto_per_gb):
+    """One table per scenario: the median of each figure over the rounds, per server."""
+    out, n = [], r.rounds
+    specs = [
+        ("throughput", "TLS throughput: 50 connections streaming 16 KiB writes",
+         ["MB/s", "MB/s range", "server CPU s/GB", "× crypto floor"],
+         lambda s, sc: [fmt(r.median(s, sc, "mb_per_s"), 1), span(r.spread(s, sc, "mb_per_s")),
+                        fmt(r.median(s, sc, "cpu_per_gb"), 3),
+                        fmt(ratio(r.median(s, sc, "cpu_per_gb"), crypto_per_gb), 2, "×")]),
+        ("latency", "Latency: 50 connections, one 64-byte message in flight on each",
+         ["round trips/s", "range", "p50 µs", "p99 µs", "server CPU µs/round trip"],
+         lambda s, sc: [fmt(r.median(s, sc, "round_trips_per_s"), 0),
+                        span(r.spread(s, sc, "round_trips_per_s")), fmt(r.median(s, sc, "p50"), 0),
+                        fmt(r.median(s, sc, "p99"), 0),
+                        fmt(r.median(s, sc, "cpu_us_per_round_trip"), 1)]),
+        ("handshakes", "Full handshakes, ECDSA P-256: 8 connections, connect, handshake, one byte, close",
+         ["handshakes/s", "range", "p99 µs", "server CPU µs/handshake"],
+         lambda s, sc: [fmt(r.median(s, sc, "handshakes_per_s"), 0),
+                        span(r.spread(s, sc, "handshakes_per_s")), fmt(r.median(s, sc, "p99"), 0),
+                        fmt(r.median(s, sc, "cpu_us_per_handshake"), 0)]),
+        ("rsa", "Full handshakes, RSA-2048: the same",
+         ["handshakes/s", "range", "server CPU µs/handshake"],
+         lambda s, sc: [fmt(r.median(s, sc, "handshakes_per_s"), 0),
+                        span(r.spread(s, sc, "handshakes_per_s")),
+                        fmt(r.median(s, sc, "cpu_us_per_handshake"), 0)]),
+        ("plain", "Plaintext throughput: 50 connections streaming 16 KiB writes",
+         ["MB/s", "MB/s range", "server CPU s/GB"],
+         lambda s, sc: [fmt(r.median(s, sc, "mb_per_s"), 1), span(r.spread(s, sc, "mb_per_s")),
+                        fmt(r.median(s, sc, "cpu_per_gb"), 3)]),
+    ]
+    for scenario, title, columns, cells in specs:
+        out += [f"### {title}", ""]
+        rows = []
+        for server in r.servers:
+            ok = len(r.rounds_of(server, scenario))
+            notes = "; ".join(r.failures(server, scenario))[:160].replace("|", "/")
+            rows.append([NAMES.get(server, server)] + cells(server, scenario)
+                        + [f"{ok} of {n}" + (f" ({notes})" if notes else "")])
+        out += [table(["server"] + columns + ["rounds ok"], rows), ""]
+    return out
 
 
-def status_cell(results, name):
-    status = results.status(name)
-    if status is None:
-        return "not run"
-    if status == "ok":
-        return "ok"
-    return status.replace("|", "/")[:120]
+def idle_memory(r):
+    floor = number(r.floor, "idle_bytes_release")
+    rows, per = [], {}
+    names = [(NAMES.get(s, s) + " TLS", f"{s}.hold", floor) for s in r.servers]
+    names.append(("SecureEcho plaintext", "secureecho-plain.hold", None))
+    for label, name, floor_bytes in names:
+        m = r.mem(name)
+        before, held = number(m, "rss_before_kib"), number(m, "rss_held_kib")
+        fds_before, fds_held = number(m, "fds_before"), number(m, "fds_held")
+        conns = fds_held - fds_before if fds_held is not None and fds_before is not None else None
+        per[name] = (held - before) * 1024 / conns if conns and held is not None else None
+        if m.get("settled") == "no":
+            label += " (VmRSS still moving when the client ended)"
+        status = r.status(name) or "not run"
+        rows.append([label, fmt(conns, 0), fmt(before, 0, " KiB"), fmt(held, 0, " KiB"),
+                     fmt(per[name], 0, " B"), fmt(ratio(per[name], floor_bytes), 2, "×"),
+                     status[:120].replace("|", "/")])
+    text = table(["server", "connections", "VmRSS before", "VmRSS held", "per connection",
+                  "× OpenSSL's idle SSL", "status"], rows)
+    return text, per
 
 
-def verdict(measured, limit, lower_is_better=True):
-    if measured is None or limit is None:
-        return "n/a"
-    ok = measured <= limit if lower_is_better else measured > limit
-    return "**met**" if ok else "**missed**"
+def against_openssl(r):
+    f, fr = r.floor, r.floor_rsa
+    rows = []
+    for label, name, floor in [
+        ("full, 1 ticket (median of the rounds)", None, number(f, "full_tickets_ms")),
+        ("resumed, 1 new ticket", "secureecho.resumed", number(f, "resumed_ms")),
+        ("full, `--no-tickets`", "secureecho-notickets.tls", number(f, "full_ms")),
+        ("full, RSA-2048, `--no-tickets`", "secureecho-notickets.rsa", number(fr, "full_ms")),
+    ]:
+        if name is None:
+            us = r.median("secureecho", "handshakes", "cpu_us_per_handshake")
+            rate = r.median("secureecho", "handshakes", "handshakes_per_s")
+            extra = ""
+        else:
+            m = r.metrics(name) or {}
+            us, rate = m.get("cpu_us_per_handshake"), m.get("handshakes_per_s")
+            extra = f" ({m.get('resumed')} of {m.get('handshakes')} resumed)" if m.get("resumed") else ""
+        ms = us / 1000 if us else None
+        rows.append([label + extra, fmt(rate, 0), fmt(ms, 3), fmt(floor, 3),
+                     fmt(ratio(ms, floor), 2, "×")])
+    return table(["SecureEcho handshake", "handshakes/s", "server CPU ms", "OpenSSL floor ms",
+                  "ratio"], rows)
 
 
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+def classic(r):
+    rows = []
+    for peer in CLASSIC:
+        if not r.kv.get(f"ran.{peer}"):
+            continue
+        t, l, h = (r.metrics(f"{peer}.{s}") or {} for s in ("throughput", "latency", "handshakes"))
+        rows.append([f"{peer} {r.kv.get('version.' + peer, '')}", fmt(t.get("mb_per_s"), 1),
+                     fmt(t.get("cpu_per_gb"), 3), fmt(l.get("round_trips_per_s"), 0),
+                     fmt(h.get("handshakes_per_s"), 0), fmt(h.get("cpu_us_per_handshake"), 0)])
+    return rows
 
 
-def servers(results, scenario, extra=()):
-    names = [("SecureEcho", "secureecho")] + list(extra)
-    for peer in PEERS:
-        if results.kv.get(f"ran.{peer}"):
-            names.append((f"{peer} {results.kv.get('version.' + peer, '')}".strip(), peer))
-    return [(label, f"{base}.{scenario}") for label, base in names]
+SYSCALL_KINDS = [
+    ("reads", {"read", "readv", "recvfrom", "recvmsg"}),
+    ("writes", {"write", "writev", "sendto", "sendmsg", "sendmmsg"}),
+    ("setsockopt", {"setsockopt"}),
+    ("splice", {"splice"}),
+    ("epoll", {"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"}),
+]
+
+
+def syscalls(r):
+    """System calls per unit of work of each server, from strace -c (bench/syscalls.sh)."""
+    if not r.kv.get("ran.syscalls"):
+        return None
+    units = [("sys-throughput", "TLS, per MiB echoed", "bytes", 1 << 20),
+             ("sys-plain", "plaintext, per MiB echoed", "bytes", 1 << 20),
+             ("sys-latency", "TLS, per 64 B round trip", "round_trips", 1),
+             ("sys-handshakes", "TLS, per full handshake", "handshakes", 1)]
+    rows = []
+    for scenario, label, key, size in units:
+        for server in r.servers:
+            name = f"{server}.{scenario}"
+            traced, j = r.strace(name), r.json(name)
+            if not r.ok(name) or not traced or not j or not j.get(key):
+                rows.append([label, NAMES[server]] + ["–"] * (len(SYSCALL_KINDS) + 3))
+                continue
+            calls, failed = traced
+            per = j[key] / size
+            counted, row = set(), [label, NAMES[server]]
+            for _, names in SYSCALL_KINDS:
+                row.append(fmt(sum(calls.get(n, 0) for n in names) / per, 2))
+                counted |= names
+            other = sorted(((c, n) for n, c in calls.items() if n not in counted), reverse=True)
+            total = sum(calls.values())
+            row += [fmt(sum(c for c, _ in other) / per, 2) + (f" ({', '.join(n for _, n in other[:3])})"
+                                                             if other else ""),
+                    fmt(total / per, 2), fmt(failed / per, 2)]
+            rows.append(row)
+    return table(["load", "server"] + [k for k, _ in SYSCALL_KINDS] +
+                 ["other (most)", "total", "of which failed"], rows)
+
+
+def targets(r, idle):
+    """Issue 9's targets: SecureEcho against the best of SwiftNIO and Go, in this run."""
+    peers = [p for p in PEERS if p in r.servers]
+
+    def best(scenario, key, highest):
+        values = [r.median(p, scenario, key) for p in peers]
+        values = [v for v in values if v is not None]
+        return (max(values) if highest else min(values)) if values else None
+
+    def ours(scenario, key):
+        return r.median("secureecho", scenario, key)
+
+    rows = []
+
+    def row(what, mine, theirs, limit, at_least, unit=""):
+        value = ratio(mine, theirs)
+        rows.append([what, fmt(value, 2, "×") + f" ({fmt(mine, 1, unit)} vs {fmt(theirs, 1, unit)})",
+                     f"{'≥' if at_least else '≤'} {limit}×", verdict(value, limit, at_least)])
+
+    row("TLS throughput, MB/s, against the best peer", ours("throughput", "mb_per_s"),
+        best("throughput", "mb_per_s", True), 1.2, True)
+    row("TLS server CPU per GB, against the best peer", ours("throughput", "cpu_per_gb"),
+        best("throughput", "cpu_per_gb", False), 0.8, False)
+    row("64 B round trips/s, against the best peer", ours("latency", "round_trips_per_s"),
+        best("latency", "round_trips_per_s", True), 1.2, True)
+    row("64 B round trip p99, against the best peer's", ours("latency", "p99"),
+        best("latency", "p99", False), 1.0, False, " µs")
+    row("full ECDSA handshakes/s, against the best peer", ours("handshakes", "handshakes_per_s"),
+        best("handshakes", "handshakes_per_s", True), 1.1, True)
+    row("server CPU per ECDSA handshake, against SwiftNIO's", ours("handshakes", "cpu_us_per_handshake"),
+        r.median("nio", "handshakes", "cpu_us_per_handshake"), 1.0, False, " µs")
+    row("server CPU per RSA-2048 handshake, against the best peer",
+        ours("rsa", "cpu_us_per_handshake"), best("rsa", "cpu_us_per_handshake", False), 1.0, False,
+        " µs")
+    floor = number(r.floor, "idle_bytes_release")
+    row("idle TLS connection, against OpenSSL's idle SSL", idle.get("secureecho.hold"), floor, 1.1,
+        False, " B")
+    row("plaintext MB/s, against SwiftNIO's", ours("plain", "mb_per_s"),
+        r.median("nio", "plain", "mb_per_s"), 1.2, True)
+    row("plaintext CPU per GB, against SwiftNIO's", ours("plain", "cpu_per_gb"),
+        r.median("nio", "plain", "cpu_per_gb"), round(1 / 1.2, 2), False)
+    return table(["target", "measured", "limit", "verdict"], rows)
 
 
 def generate(r):
     kv = r.kv
-    duration = kv.get("duration", "5")
-    aes = r.number(kv, "aes128gcm_bytes_per_s")
-    crypto_floor_per_gb = 2 * 1e9 / aes if aes else None
-    out = []
-    out.append(BEGIN)
-    out.append("<!-- Generated by `make bench` (bench/run.sh, bench/report.py): edit outside the markers. -->")
-    out.append("")
-    out.append("## Results")
-    out.append("")
-    out.append(f"Command: `make bench`. Date: {kv.get('date', '?')}. "
-               f"Whole run: {kv.get('runtime_s', '?')} s. Load runs of {duration} s each; "
-               "client and servers share the machine, all on 127.0.0.1.")
-    out.append("")
-    out.append(table(["machine", ""], [
-        ["cores", kv.get("nproc", "?")],
-        ["CPU", kv.get("cpu", "?")],
-        ["memory", kv.get("memory", "?")],
-        ["kernel", kv.get("kernel", "?")],
-        ["OpenSSL", kv.get("openssl", "?")],
-        ["Swift", kv.get("swift", "?")],
-        ["server certificate", f"certs/server.crt ({kv.get('cert_algorithm', '?')}); RSA-2048 made for the run"],
-    ]))
-    out.append("")
-
-    # Floors.
-    out.append("### Floors")
-    out.append("")
-    f, fr = r.floor, r.floor_rsa
-    out.append(table(["what", "figure", "source"], [
-        ["AES-128-GCM, 16 KiB blocks", fmt(aes / 1e6 if aes else None, 0, " MB/s"),
-         "`openssl speed -seconds 2 -evp aes-128-gcm`"],
-        ["crypto floor per GB echoed (decrypt + encrypt)", fmt(crypto_floor_per_gb, 3, " CPU s/GB"),
-         "2 × 10⁹ B ÷ AES-128-GCM speed"],
-        ["ECDSA P-256 signatures", fmt(r.number(kv, "ecdsap256_sign_per_s"), 0, " /s"),
-         "`openssl speed -seconds 2 ecdsap256`"],
-        ["X25519 operations", fmt(r.number(kv, "x25519_op_per_s"), 0, " /s"),
-         "`openssl speed -seconds 2 ecdhx25519`"],
-        ["OpenSSL server, full handshake, main certificate, no tickets",
-         fmt(r.number(f, "full_ms"), 3, " ms CPU"), "bench/openssl-floor.c"],
-        ["OpenSSL server, full handshake, main certificate, 1 ticket",
-         fmt(r.number(f, "full_tickets_ms"), 3, " ms CPU"), "bench/openssl-floor.c"],
-        ["OpenSSL server, resumed handshake (ticket), 1 new ticket",
-         fmt(r.number(f, "resumed_ms"), 3, " ms CPU"), "bench/openssl-floor.c"],
-        ["OpenSSL server, full handshake, RSA-2048, no tickets",
-         fmt(r.number(fr, "full_ms"), 3, " ms CPU"), "bench/openssl-floor.c"],
-        ["OpenSSL idle server `SSL`, SSL_MODE_RELEASE_BUFFERS",
-         fmt(r.number(f, "idle_bytes_release"), 0, " B"), "bench/openssl-floor.c, mallinfo2()"],
-        ["OpenSSL idle server `SSL`, without RELEASE_BUFFERS",
-         fmt(r.number(f, "idle_bytes_norelease"), 0, " B"), "bench/openssl-floor.c, mallinfo2()"],
-    ]))
-    out.append("")
-    out.append(f"OpenSSL floor: {f.get('version', '?')}, {f.get('cipher', '?')}, {f.get('group', '?')}; "
-               "server and client `SSL` joined by a BIO pair in one thread, only the server's calls "
-               "timed (`SSL_new`, its `SSL_do_handshake` steps, `SSL_free`) with "
-               f"CLOCK_THREAD_CPUTIME_ID over {f.get('full_iterations', '?')} handshakes; memory: "
-               f"{f.get('idle_connections', '?')} completed server `SSL`s kept, heap growth divided.")
-    out.append("")
-
-    # Per-scenario figures.
-    def throughput_row(label, name):
-        j, cpu = r.json(name), r.cpu(name)
-        gb = j["bytes"] / 1e9 if j and j.get("bytes") else None
-        per_gb = cpu / gb if cpu is not None and gb else None
-        vs = per_gb / crypto_floor_per_gb if per_gb and crypto_floor_per_gb else None
-        return [label, fmt(j.get("mb_per_s") if j else None, 1), fmt(gb, 2), fmt(cpu, 2),
-                r.cpu_split(name), fmt(per_gb, 3), fmt(vs, 2, "×"), status_cell(r, name)], per_gb
-
-    out.append(f"### Throughput: 50 connections, 16 KiB writes, 1 client thread, {duration} s")
-    out.append("")
-    rows, per_gb = [], {}
-    for label, name in servers(r, "throughput", [("SecureEcho plaintext", "secureecho-plain")]):
-        row, per_gb[name] = throughput_row(label, name)
-        rows.append(row)
-    out.append(table(["server", "MB/s", "GB echoed", "server CPU s", "user / sys s", "CPU s/GB",
-                      "× crypto floor", "status"], rows))
-    out.append("")
-    tls, plain = per_gb.get("secureecho.throughput"), per_gb.get("secureecho-plain.throughput")
-    if tls and plain and crypto_floor_per_gb:
-        out.append(f"SecureEcho's TLS CPU per GB less its plaintext CPU per GB (what TLS adds over the "
-                   f"sockets and the loop): {fmt(tls - plain, 3)} s/GB, "
-                   f"{fmt((tls - plain) / crypto_floor_per_gb, 2)}× the crypto floor.")
-        out.append("")
-
-    out.append(f"### Latency: 50 connections, one 64-byte message in flight on each, {duration} s")
-    out.append("")
-    rows = []
-    for label, name in servers(r, "latency"):
-        j, cpu = r.json(name), r.cpu(name)
-        lat = (j or {}).get("latency_us", {})
-        rounds = j.get("round_trips") if j else None
-        rows.append([label, fmt(j.get("round_trips_per_s") if j else None, 0)]
-                    + [fmt(lat.get(k), 0) for k in ("p50", "p90", "p99", "p999", "max")]
-                    + [fmt(cpu * 1e6 / rounds if cpu is not None and rounds else None, 1),
-                       status_cell(r, name)])
-    out.append(table(["server", "round trips/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs",
-                      "server CPU µs/round trip", "status"], rows))
-    out.append("")
-
-    out.append(f"### Handshakes: 8 connections, connect, handshake, close, again, {duration} s")
-    out.append("")
-    rows, handshake_ms = [], {}
-    floor_for = {
-        "secureecho.handshakes": (r.number(f, "full_tickets_ms"), "full, 1 ticket"),
-        "secureecho.resumed": (r.number(f, "resumed_ms"), "resumed"),
-        "secureecho-notickets.handshakes": (r.number(f, "full_ms"), "full, no tickets"),
-        "secureecho-rsa.handshakes": (r.number(fr, "full_ms"), "full, RSA-2048, no tickets"),
-    }
-    named = servers(r, "handshakes", [])
-    named[1:1] = [("SecureEcho", "secureecho.resumed"),
-                  ("SecureEcho `--no-tickets`", "secureecho-notickets.handshakes"),
-                  ("SecureEcho `--no-tickets`, RSA-2048", "secureecho-rsa.handshakes")]
-    for label, name in named:
-        j, cpu = r.json(name), r.cpu(name)
-        count = j.get("handshakes") if j else None
-        ms = cpu * 1000 / count if cpu is not None and count else None
-        handshake_ms[name] = ms
-        floor, kind = floor_for.get(name, (None, "full, peer's tickets"))
-        if j and name == "secureecho.resumed":
-            kind += f" ({j.get('resumed', 0)} of {count})"
-        lat = (j or {}).get("latency_us", {})
-        rows.append([label, kind, fmt(j.get("handshakes_per_s") if j else None, 0),
-                     fmt(lat.get("p50"), 0), fmt(lat.get("p99"), 0), fmt(ms, 3), r.cpu_split(name),
-                     fmt(floor, 3),
-                     fmt(ms / floor if ms and floor else None, 2, "×"), status_cell(r, name)])
-    out.append(table(["server", "handshake", "handshakes/s", "p50 µs", "p99 µs",
-                      "server CPU ms/handshake", "user / sys s", "OpenSSL floor ms", "ratio",
-                      "status"], rows))
-    out.append("")
-
-    out.append(f"### Idle connections: {kv.get('hold', '?')} held open (one echo each), server VmRSS")
-    out.append("")
-    rows, idle = [], {}
-    for label, name, floor in [("SecureEcho TLS", "secureecho.hold", r.number(f, "idle_bytes_release")),
-                               ("SecureEcho plaintext", "secureecho-plain.hold", None)]:
-        m = r.mem(name)
-        before, held = r.number(m, "rss_before_kib"), r.number(m, "rss_held_kib")
-        fds_before, fds_held = r.number(m, "fds_before"), r.number(m, "fds_held")
-        conns = fds_held - fds_before if fds_held is not None and fds_before is not None else None
-        per = (held - before) * 1024 / conns if conns and held is not None else None
-        idle[name] = per
-        if m.get("settled") == "no":
-            label += " (VmRSS still growing when the client ended)"
-        rows.append([label, fmt(conns, 0), fmt(before, 0, " KiB"), fmt(held, 0, " KiB"),
-                     fmt(per, 0, " B"), fmt(floor, 0, " B") if floor else "–",
-                     fmt(per / floor if per and floor else None, 2, "×"), status_cell(r, name)])
-    out.append(table(["server", "connections", "VmRSS before", "VmRSS held", "per connection",
-                      "OpenSSL floor", "ratio", "status"], rows))
-    out.append("")
-
-    # Targets.
-    out.append("### Targets")
-    out.append("")
-    rows = []
-    tls_gb = per_gb.get("secureecho.throughput")
-    rows.append(["TLS CPU per GB echoed ≤ 1.3 × crypto floor",
-                 fmt(tls_gb / crypto_floor_per_gb if tls_gb and crypto_floor_per_gb else None, 2, "×")
-                 + f" ({fmt(tls_gb, 3)} s/GB)",
-                 f"1.3× ({fmt(crypto_floor_per_gb * 1.3 if crypto_floor_per_gb else None, 3)} s/GB)",
-                 verdict(tls_gb, crypto_floor_per_gb * TLS_CPU_PER_GB_VS_CRYPTO if crypto_floor_per_gb else None)])
-    for name, what, floor in [
-        ("secureecho-notickets.handshakes", "full handshake CPU (main certificate)", r.number(f, "full_ms")),
-        ("secureecho-rsa.handshakes", "full handshake CPU (RSA-2048)", r.number(fr, "full_ms")),
-    ]:
-        ms = handshake_ms.get(name)
-        rows.append([f"{what} ≤ 1.15 × OpenSSL's", fmt(ms / floor if ms and floor else None, 2, "×")
-                     + f" ({fmt(ms, 3)} ms)", f"1.15× ({fmt(floor * 1.15 if floor else None, 3)} ms)",
-                     verdict(ms, floor * HANDSHAKE_VS_OPENSSL if floor else None)])
-    tls_idle, floor_idle = idle.get("secureecho.hold"), r.number(f, "idle_bytes_release")
-    rows.append(["idle TLS connection memory ≤ 1.1 × OpenSSL's idle `SSL`",
-                 fmt(tls_idle / floor_idle if tls_idle and floor_idle else None, 2, "×")
-                 + f" ({fmt(tls_idle, 0)} B)",
-                 f"1.1× ({fmt(floor_idle * 1.1 if floor_idle else None, 0)} B)",
-                 verdict(tls_idle, floor_idle * IDLE_TLS_VS_OPENSSL if floor_idle else None)])
-    plain_idle = idle.get("secureecho-plain.hold")
-    rows.append(["idle plaintext connection < 1 KiB", fmt(plain_idle, 0, " B"), "1,024 B",
-                 verdict(plain_idle, IDLE_PLAIN_BYTES - 1e-9)])
-    plain_gb = per_gb.get("secureecho-plain.throughput")
-    rows.append(["plaintext CPU per GB ≤ ⅓ of TLS's",
-                 fmt(plain_gb / tls_gb if plain_gb and tls_gb else None, 2, "×")
-                 + f" ({fmt(plain_gb, 3)} s/GB)",
-                 f"0.33× ({fmt(tls_gb * PLAIN_VS_TLS_CPU if tls_gb else None, 3)} s/GB)",
-                 verdict(plain_gb, tls_gb * PLAIN_VS_TLS_CPU if tls_gb else None)])
-    for scenario, field, what in [("throughput", "mb_per_s", "throughput (MB/s)"),
-                                  ("latency", "round_trips_per_s", "round trips/s"),
-                                  ("handshakes", "handshakes_per_s", "full handshakes/s")]:
-        ours = r.json(f"secureecho.{scenario}") if r.ok(f"secureecho.{scenario}") else None
-        ours_value = ours.get(field) if ours else None
-        peers = []
-        for peer in PEERS:
-            if not r.kv.get(f"ran.{peer}"):
-                continue
-            j = r.json(f"{peer}.{scenario}") if r.ok(f"{peer}.{scenario}") else None
-            peers.append((peer, j.get(field) if j else None))
-        best = max((v for _, v in peers if v is not None), default=None)
-        if not peers:
-            measured, limit, result = fmt(ours_value, 0), "no peer ran", "n/a"
-        else:
-            measured = fmt(ours_value, 0) + " vs " + ", ".join(
-                f"{p} {fmt(v, 0) if v is not None else 'failed'}" for p, v in peers)
-            limit = "ahead of every peer"
-            result = verdict(ours_value, best if best is not None else 0, lower_is_better=False) \
-                if ours_value is not None else "n/a"
-        rows.append([f"{what} ahead of every peer", measured, limit, result])
-    out.append(table(["target", "measured", "limit", "verdict"], rows))
-    out.append("")
-
-    # Peers.
-    lines = []
-    for peer in PEERS:
-        if r.kv.get(f"ran.{peer}"):
-            lines.append(f"- {peer} {r.kv.get('version.' + peer, '')}: {PEER_NOTES[peer]}, same certificate.")
-        elif r.kv.get(f"skipped.{peer}"):
-            lines.append(f"- {peer}: skipped, {r.kv['skipped.' + peer]}.")
-    if lines:
-        out.append("Peers:")
-        out.append("")
-        out += lines
-        out.append("")
+    aes = number(kv, "aes128gcm_bytes_per_s")
+    crypto_per_gb = 2 * 1e9 / aes if aes else None
+    out = [BEGIN, "<!-- Generated by `make bench` (bench/run.sh, bench/report.py): edit outside "
+           "the markers. -->", "", "## Results", "",
+           f"Command: `make bench`. Date: {kv.get('date', '?')}. Whole run: "
+           f"{kv.get('runtime_s', '?')} s. Load runs of {kv.get('duration', '?')} s; the side-by-side "
+           f"runs in {r.rounds} rounds, servers interleaved (each round starts with another), "
+           f"medians shown. One load generator (`echo-client bench`, "
+           f"{kv.get('client_threads', '?')} threads) shares the {kv.get('nproc', '?')} cores with "
+           "the server; everything on 127.0.0.1.", "", machine(r), "",
+           "### Floors", "", floors(r, crypto_per_gb), ""]
+    out += side_by_side(r, crypto_per_gb)
+    idle_text, idle = idle_memory(r)
+    out += [f"### Idle connections: {kv.get('hold', '?')} held open (one echo each), server VmRSS",
+            "", idle_text, "", "### SecureEcho against OpenSSL's own handshake", "",
+            against_openssl(r), "", "### Targets: SecureEcho against the best of SwiftNIO and Go",
+            "", targets(r, idle), ""]
+    traced = syscalls(r)
+    if traced:
+        out += ["### System calls per unit of work (strace -c -f on the server, one short run each)",
+                "", traced, ""]
+    rows = classic(r)
+    if rows:
+        out += ["### Classic peers (one run each)", "",
+                table(["peer", "TLS MB/s", "CPU s/GB", "round trips/s", "handshakes/s",
+                       "CPU µs/handshake"], rows), ""]
+    notes = [f"- {peer} {r.kv.get('version.' + peer, '')}: {CLASSIC_NOTES[peer]}, same certificate."
+             for peer in CLASSIC if r.kv.get(f"ran.{peer}")]
+    notes += [f"- {NAMES[p]}: skipped, {r.kv['skipped.' + p]}." for p in PEERS
+              if r.kv.get(f"skipped.{p}")]
+    notes += [f"- {peer}: skipped, {r.kv['skipped.' + peer]}." for peer in CLASSIC
+              if r.kv.get(f"skipped.{peer}")]
+    if r.kv.get("skipped.syscalls"):
+        notes.append(f"- System call counts: skipped, {r.kv['skipped.syscalls']}.")
+    if notes:
+        out += notes + [""]
     out.append(END)
     return "\n".join(out) + "\n"
 
 
 FRAME_TOP = """# SecureEcho benchmarks
 
-`make bench` builds the release executables, makes the development certificates if missing,
-compiles `bench/openssl-floor.c`, and runs `bench/run.sh`, which regenerates the part of this
-file between the `bench` markers (everything outside them is hand-written and kept).
+`make bench` builds the release executables and the peers, makes the development certificates
+if missing, and runs `bench/run.sh`, which regenerates the part of this file between the
+`bench` markers (everything outside them is hand-written and kept).
 
 """
 

@@ -1,0 +1,3 @@
+module secureecho/bench/go-echo
+
+go 1.19
