@@ -35,6 +35,10 @@ static inline long ctls_set_mode(SSL *ssl, long mode) {
   return SSL_set_mode(ssl, mode);
 }
 
+static inline long ctls_clear_mode(SSL *ssl, long mode) {
+  return SSL_clear_mode(ssl, mode);
+}
+
 static inline int ctls_set_tlsext_host_name(SSL *ssl, const char *name) {
   return (int)SSL_set_tlsext_host_name(ssl, name);
 }
@@ -99,8 +103,11 @@ static inline int ctls_set_ocsp_response(SSL *ssl, const unsigned char *response
 }
 
 /// Sets up the cipher and MAC for one session ticket (RFC 5077 layout, as OpenSSL's own
-/// default): AES-256-CBC and HMAC-SHA256. Kept in C because it takes an OSSL_PARAM array.
+/// default): AES-256-CBC (`cipher_type`, fetched once by the caller: EVP_aes_256_cbc() would
+/// be looked up by name on every ticket) and HMAC-SHA256. Kept in C because it takes an
+/// OSSL_PARAM array.
 static inline int ctls_ticket_crypto_init(EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac,
+                                          const EVP_CIPHER *cipher_type,
                                           const unsigned char *aes_key,
                                           const unsigned char *hmac_key, unsigned char *iv,
                                           int encrypt) {
@@ -108,7 +115,7 @@ static inline int ctls_ticket_crypto_init(EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *m
   params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
   params[1] = OSSL_PARAM_construct_end();
   if (encrypt && RAND_bytes(iv, 16) != 1) return 0;
-  if (EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, aes_key, iv, encrypt) != 1) return 0;
+  if (EVP_CipherInit_ex(cipher, cipher_type, NULL, aes_key, iv, encrypt) != 1) return 0;
   if (EVP_MAC_init(mac, hmac_key, 32, params) != 1) return 0;
   return 1;
 }
@@ -117,5 +124,10 @@ static inline int ctls_ticket_crypto_init(EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *m
 static inline const EVP_MD *ctls_get_digest_by_object(const ASN1_OBJECT *object) {
   return EVP_get_digestbyobj(object);
 }
+
+/// The BIO retry flags are macros over BIO_set_flags.
+static inline void ctls_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
+static inline void ctls_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }
+static inline void ctls_BIO_clear_retry_flags(BIO *bio) { BIO_clear_retry_flags(bio); }
 
 #endif

@@ -26,12 +26,23 @@ struct Channel {
   /// Bytes kept for the socket.
   var pendingCount: Int { pending.count - pendingOffset }
 
+  /// The last read found the socket empty: the next would only find EAGAIN, so a service
+  /// that has answered what it read waits for epoll instead (one read per message, not two).
+  private(set) var inputDrained = false
+
   /// Reads into `buffer`, counting what came.
   mutating func read(
     into buffer: UnsafeMutableRawBufferPointer, _ loop: LoopContext
   ) throws(TransportError) -> StreamStep {
     let step = try transport.read(into: buffer)
-    if case .done(let count) = step { received(count, loop) }
+    if case .done(let count) = step {
+      received(count, loop)
+      inputDrained =
+        switch transport {
+        case .plain: count < buffer.count
+        case .tls(let stream): stream.inputDrained
+        }
+    }
     return step
   }
 

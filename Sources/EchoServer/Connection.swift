@@ -66,8 +66,33 @@ final class Connection: DeadlineHeapElement {
 
   // MARK: Stepping
 
-  /// Runs the connection as far as it goes without waiting.
+  /// Runs the connection as far as it goes without waiting. A TLS write the socket took only
+  /// part of may have left records held back (MSG_MORE): they go before the connection waits.
   func step(_ loop: LoopContext) -> Next {
+    let next = advance(loop)
+    countSystemCalls(loop)
+    if case .close = next { return next }
+    do throws(TransportError) {
+      try transport.push()
+    } catch {
+      let (reason, detail) = classify(error)
+      return .close(reason, detail: detail)
+    }
+    return next
+  }
+
+  /// System calls of the TLS stream already added to the loop's counters.
+  private var countedCalls = (reads: 0, writes: 0)
+
+  private func countSystemCalls(_ loop: LoopContext) {
+    guard let stream = transport.tlsStream else { return }
+    let calls = stream.systemCalls
+    loop.statistics.socketReads.add(calls.reads - countedCalls.reads)
+    loop.statistics.socketWrites.add(calls.sends + calls.pushes - countedCalls.writes)
+    countedCalls = (calls.reads, calls.sends + calls.pushes)
+  }
+
+  private func advance(_ loop: LoopContext) -> Next {
     do throws(TransportError) {
       while true {
         switch stage {
@@ -138,27 +163,45 @@ final class Connection: DeadlineHeapElement {
 
   // MARK: Timer
 
-  /// The deadline in force for the stage, and what it means when it passes: the handshake
-  /// deadline (plaintext: until the first byte), the idle deadline as of the last activity, or
-  /// the end of the linger while closing. One function for both uses below, so that the
-  /// deadline armed and the deadline checked cannot drift apart.
-  private func deadline(
-    _ limits: ServerConfiguration.Limits
-  ) -> (at: Int64, reason: CloseReason, detail: String?)? {
+  /// What the timer does when it comes due.
+  private enum TimerAction {
+    case close(CloseReason, String?)
+    /// An idle TLS connection gives its record buffers back, and stays open.
+    case releaseBuffers
+  }
+
+  /// The activity stamp at which the buffers were last given back: none to give until the
+  /// connection moves bytes again.
+  private var buffersReleasedAt: Int64 = .min
+
+  /// The deadline in force and what happens at it: the handshake deadline (plaintext: until
+  /// the first byte), the idle deadline as of the last activity, or the end of the linger
+  /// while closing; and, earlier, the release of an idle TLS connection's buffers. One function
+  /// for both uses below, so that the deadline armed and the deadline checked cannot drift
+  /// apart.
+  private func deadline(_ limits: ServerConfiguration.Limits) -> (at: Int64, action: TimerAction)? {
+    var due: (at: Int64, action: TimerAction)?
     switch stage {
-    case .handshake: return (openedAt + limits.handshakeTimeout, .handshakeTimeout, nil)
+    case .handshake: due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
     case .service where !hasStarted:
-      return (openedAt + limits.handshakeTimeout, .handshakeTimeout, nil)
+      due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
     case .service:
-      guard limits.idleTimeout > 0 else { return nil }
-      return (channel.lastActivity + limits.idleTimeout, .idleTimeout, nil)
+      if limits.idleTimeout > 0 {
+        due = (channel.lastActivity + limits.idleTimeout, .close(.idleTimeout, nil))
+      }
     case .closing(let closing):
       let at = channel.lastActivity + limits.closeLinger
-      return closing.outputClosed
-        ? (at, closing.reason, "the client did not close within the linger time")
-        : (at, .idleTimeout, "the client stopped reading while the server closed")
+      due =
+        closing.outputClosed
+        ? (at, .close(closing.reason, "the client did not close within the linger time"))
+        : (at, .close(.idleTimeout, "the client stopped reading while the server closed"))
     case .closed: return nil
     }
+    if transport.isTLS && buffersReleasedAt != channel.lastActivity {
+      let at = channel.lastActivity + limits.bufferRelease
+      if due == nil || at < due!.at { due = (at, .releaseBuffers) }
+    }
+    return due
   }
 
   /// When the loop should look at this connection's timer next. Activity only moves the
@@ -168,15 +211,24 @@ final class Connection: DeadlineHeapElement {
     return deadline(limits)?.at
   }
 
-  /// The timer came due: close now, or nil when activity since moved the deadline (the loop
-  /// re-arms it at `nextDeadline`).
+  /// The timer came due: close now, or nil when the connection stays (activity since moved
+  /// the deadline, or it only gave its buffers back); the loop then re-arms it at
+  /// `nextDeadline`.
   func deadlinePassed(_ loop: LoopContext) -> Next? {
     guard let due = deadline(loop.limits), loop.now >= due.at else { return nil }
-    if case .service = stage, due.reason == .idleTimeout {
-      // Over TLS, a close_notify first lets the client tell this from a truncation.
-      _ = try? transport.closeOutput()
+    switch due.action {
+    case .releaseBuffers:
+      transport.tlsStream?.releaseIdleBuffers()
+      buffersReleasedAt = channel.lastActivity
+      loop.freedMemory = true
+      return nil
+    case .close(let reason, let detail):
+      if case .service = stage, reason == .idleTimeout {
+        // Over TLS, a close_notify first lets the client tell this from a truncation.
+        _ = try? transport.closeOutput()
+      }
+      return .close(reason, detail: detail)
     }
-    return .close(due.reason, detail: due.detail)
   }
 
   // MARK: Closing

@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a closing connection may go without traffic (flushing its last bytes, or
     /// waiting for the peer's end after ours) before it is closed anyway.
     public var closeLinger: Int64 = 10_000
+    /// How long a TLS connection may go without traffic before it gives its record buffers
+    /// back (a busy one keeps them, an idle one costs what OpenSSL's idle `SSL` costs).
+    public var bufferRelease: Int64 = 200
 
     public init(maxConnections: Int) { self.maxConnections = maxConnections }
   }

@@ -93,9 +93,9 @@ extension ServerLoop {
     // A client that goes away between accept and here costs only this connection.
     var transport = Transport.plain(socket)
     do {
-      try socket.setNoDelay()
+      // TCP_NODELAY comes from the listener (Socket.listening).
       if let tls = control.currentTLS {
-        transport = .tls(try TLSStream(socket: socket, context: tls))
+        transport = .tls(try TLSStream(socket: socket, context: tls, eventLoopIO: true))
       }
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {

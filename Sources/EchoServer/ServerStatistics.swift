@@ -22,6 +22,10 @@ final class LoopStatistics: Sendable {
   let active = Counter()
   /// Entries in the loop's deadline heap: one per open connection at most.
   let timers = Counter()
+  /// System calls on TLS connections: reads, and writes with pushes (plaintext splices are not
+  /// counted).
+  let socketReads = Counter()
+  let socketWrites = Counter()
   let handshakesOK = Counter()
   let handshakesFailed = Counter()
   let handshakesResumed = Counter()
@@ -34,6 +38,7 @@ final class LoopStatistics: Sendable {
   func snapshot() -> ServerStatistics {
     ServerStatistics(
       accepted: accepted.current, active: active.current, timers: timers.current,
+      socketReads: socketReads.current, socketWrites: socketWrites.current,
       handshakesOK: handshakesOK.current, handshakesFailed: handshakesFailed.current,
       handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
@@ -47,6 +52,9 @@ public struct ServerStatistics: Sendable, Equatable {
   public var active = 0
   /// Timer entries held, summed over the loops.
   public var timers = 0
+  /// System calls of the TLS connections' sockets, summed over the loops.
+  public var socketReads = 0
+  public var socketWrites = 0
   public var handshakesOK = 0
   public var handshakesFailed = 0
   /// Of `handshakesOK`, those that resumed a session instead of a full handshake.
@@ -61,6 +69,8 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.accepted += rhs.accepted
     sum.active += rhs.active
     sum.timers += rhs.timers
+    sum.socketReads += rhs.socketReads
+    sum.socketWrites += rhs.socketWrites
     sum.handshakesOK += rhs.handshakesOK
     sum.handshakesFailed += rhs.handshakesFailed
     sum.handshakesResumed += rhs.handshakesResumed
@@ -82,6 +92,7 @@ public struct ServerStatistics: Sendable, Equatable {
   public var fields: [String: Int] {
     var fields = [
       "accepted": accepted, "refused": refused, "active": active, "timers": timers,
+      "tls_socket_reads": socketReads, "tls_socket_writes": socketWrites,
       "handshakes_ok": handshakesOK, "handshakes_failed": handshakesFailed,
       "handshakes_resumed": handshakesResumed,
       "bytes_in": bytesIn, "bytes_out": bytesOut,

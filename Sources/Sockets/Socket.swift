@@ -67,6 +67,9 @@ public final class Socket {
   ) throws(SocketError) -> Socket {
     let socket = try Socket.tcp(address.family, nonBlocking: true)
     try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: set once here rather
+    // than once per connection (an echo is latency-bound; Nagle would hold small writes).
+    try socket.setNoDelay()
     if address.family == .ipv6 {
       // `::1` or `::` means IPv6 only; IPv4 clients use an IPv4 address.
       try socket.setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")

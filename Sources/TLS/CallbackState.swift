@@ -139,11 +139,13 @@ final class CallbackState: Sendable {
       if encrypt == 1 {
         let key = ring.currentKey()
         key.name.withUnsafeBufferPointer { name.update(from: $0.baseAddress!, count: 16) }
-        return ctls_ticket_crypto_init(cipher, mac, key.aes, key.hmac, iv, 1) == 1 ? 1 : -1
+        return ctls_ticket_crypto_init(cipher, mac, ring.cipher, key.aes, key.hmac, iv, 1) == 1
+          ? 1 : -1
       }
       guard let (key, isCurrent) = ring.key(named: UnsafeBufferPointer(start: name, count: 16))
       else { return 0 }
-      guard ctls_ticket_crypto_init(cipher, mac, key.aes, key.hmac, iv, 0) == 1 else { return -1 }
+      guard ctls_ticket_crypto_init(cipher, mac, ring.cipher, key.aes, key.hmac, iv, 0) == 1
+      else { return -1 }
       return isCurrent && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2
     }
 
@@ -197,11 +199,21 @@ final class TicketKeyRing: Sendable {
 
   let lifetimeSeconds: Int64
   private let keys: Mutex<[Key]>
+  /// AES-256-CBC, fetched once: an implicit fetch per ticket costs a name lookup under a lock.
+  /// `nonisolated(unsafe)`: a fetched EVP_CIPHER is immutable and OpenSSL counts its references
+  /// with atomics, so every loop thread may use it.
+  nonisolated(unsafe) let cipher: OpaquePointer
 
   init(lifetimeSeconds: Int64) {
     self.lifetimeSeconds = max(1, lifetimeSeconds)
     keys = Mutex([Self.newKey()])
+    guard let cipher = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil) else {
+      preconditionFailure("OpenSSL has no AES-256-CBC")
+    }
+    self.cipher = cipher
   }
+
+  deinit { EVP_CIPHER_free(cipher) }
 
   func currentKey() -> Key {
     keys.withLock { keys in

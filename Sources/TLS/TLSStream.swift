@@ -29,11 +29,20 @@ public final class TLSStream {
   private let context: TLSContext
   /// The server name the client asked for and checks the certificate against.
   public let serverName: String?
+  /// With `eventLoopIO`: the socket as OpenSSL sees it, through SecureEcho's own BIO.
+  private let endpoint: SocketEndpoint?
 
   /// Wraps `socket` in a TLS connection from `context` (its role decides client or server).
   /// For a client, `serverName` is sent as SNI (when it is a DNS name) and the certificate is
   /// checked against it (as a name or an IP address) if the context verifies peers.
-  public init(socket: Socket, context: TLSContext, serverName: String? = nil) throws(TLSError) {
+  ///
+  /// `eventLoopIO`, for a non-blocking event loop: OpenSSL reads and writes through
+  /// `SocketEndpoint`, which sends the records of one write as one burst (the caller calls
+  /// `push()` before it waits), tells when the socket was drained (`inputDrained`) and counts
+  /// system calls. Blocking callers leave it off and get OpenSSL's socket BIO.
+  public init(
+    socket: Socket, context: TLSContext, serverName: String? = nil, eventLoopIO: Bool = false
+  ) throws(TLSError) {
     OpenSSLErrorQueue.clear()
     guard let ssl = SSL_new(context.context) else {
       throw TLSError.fromQueue(.configuration, "create TLS connection", fallback: "SSL_new failed")
@@ -42,8 +51,20 @@ public final class TLSStream {
     self.socket = socket
     self.context = context
     self.serverName = serverName
-    guard SSL_set_fd(ssl, socket.descriptor) == 1 else {
-      throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
+    if eventLoopIO {
+      let endpoint = SocketEndpoint(descriptor: socket.descriptor)
+      self.endpoint = endpoint
+      guard let bio = SocketBIOMethod.shared.makeBIO(for: endpoint) else {
+        throw TLSError.fromQueue(.configuration, "attach socket", fallback: "BIO_new failed")
+      }
+      // One BIO for both directions: SSL_set_bio takes over this one reference.
+      SSL_set_bio(ssl, bio, bio)
+      SSL_set_default_read_buffer_len(ssl, Self.eventLoopReadBuffer)
+    } else {
+      self.endpoint = nil
+      guard SSL_set_fd(ssl, socket.descriptor) == 1 else {
+        throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
+      }
     }
     switch context.role {
     case .server:
@@ -82,6 +103,31 @@ public final class TLSStream {
   /// Whether OpenSSL holds input already read off the socket (a whole record or part of one).
   public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
+  /// With `eventLoopIO`: sends what a write that stopped halfway left held back (MSG_MORE).
+  public func push() throws(SocketError) {
+    precondition(isOpen, "TLS I/O after close")
+    try endpoint?.push()
+  }
+
+  /// With `eventLoopIO`: records sent with MSG_MORE wait for `push()`.
+  public var holdsBackOutput: Bool { endpoint?.holdsBackOutput ?? false }
+
+  /// With `eventLoopIO`: the socket was found empty by the last read and OpenSSL holds no
+  /// input either, so reading now would only find EAGAIN.
+  public var inputDrained: Bool { (endpoint?.drained ?? false) && !hasBufferedInput }
+
+  /// An idle connection gives OpenSSL's record buffers back (when they are empty), so that it
+  /// costs what OpenSSL's own idle `SSL` costs; the next record allocates them again.
+  public func releaseIdleBuffers() { _ = SSL_free_buffers(ssl) }
+
+  /// System calls made for this connection (with `eventLoopIO`): `read(2)`; `send(2)`, one per
+  /// record or part of one, and of those, the sends with MSG_MORE; pushes (`setsockopt`, after
+  /// a write that stopped halfway).
+  public var systemCalls: (reads: Int, sends: Int, heldSends: Int, pushes: Int) {
+    guard let endpoint else { return (0, 0, 0, 0) }
+    return (endpoint.reads, endpoint.sends, endpoint.heldSends, endpoint.pushes)
+  }
+
   private func configureServerName(_ name: String, verify: Bool) throws(TLSError) {
     let isIP = SocketAddress(numericHost: name, port: 0) != nil
     let bare = name.hasPrefix("[") ? String(name.dropFirst().dropLast()) : name
@@ -109,8 +155,23 @@ public final class TLSStream {
   public func handshake() throws(TLSError) -> TLSResult<Void> {
     Self.clearErrors()
     let result = SSL_do_handshake(ssl)
-    if result == 1 { return .done(()) }
+    if result == 1 {
+      if endpoint != nil { keepBuffersForTraffic() }
+      return .done(())
+    }
     return try interpret(result, "TLS handshake", handshake: true)
+  }
+
+  /// Read buffer of a loop's connection: four full records and their overhead, so that one
+  /// read(2) takes up to four records and the echo answers them with one burst of writes.
+  static let eventLoopReadBuffer = 64 * 1024 + 1024
+
+  /// After the handshake, a loop's connection keeps its record buffers while it is busy
+  /// instead of freeing and allocating them around every record (SSL_MODE_RELEASE_BUFFERS);
+  /// the loop gives them back once it idles (`releaseIdleBuffers`). Not before: thousands of
+  /// concurrent handshakes would each hold theirs between flights.
+  private func keepBuffersForTraffic() {
+    _ = ctls_clear_mode(ssl, Int(SSL_MODE_RELEASE_BUFFERS))
   }
 
   /// Reads decrypted bytes into `buffer` (at most one TLS record's worth).
@@ -128,6 +189,8 @@ public final class TLSStream {
     precondition(!buffer.isEmpty, "SSL_write with 0 bytes is undefined")
     Self.clearErrors()
     var count = 0
+    endpoint?.beginWrite(buffer.count)
+    defer { endpoint?.endWrite() }
     let result = SSL_write_ex(ssl, buffer.baseAddress, buffer.count, &count)
     if result == 1 { return .done(count) }
     return try interpret(result, "TLS write", handshake: false)

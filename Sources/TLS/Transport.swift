@@ -135,6 +135,13 @@ public enum Transport {
     }
   }
 
+  /// Sends what a TLS write that stopped halfway held back (`TLSStream.push`); plaintext has
+  /// nothing held.
+  public func push() throws(TransportError) {
+    guard case .tls(let stream) = self else { return }
+    do { try stream.push() } catch { throw .socket(error) }
+  }
+
   /// Closes the connection: the `SSL` (if any) and the descriptor end together.
   public func close() {
     switch self {

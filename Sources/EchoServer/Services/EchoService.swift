@@ -41,6 +41,7 @@ enum EchoService {
       }
       if ended { return .finished(.clientClosed, peerClosed: true) }
       if let blocked { return .wait(blocked) }
+      if channel.inputDrained { return .wait(.readable) }
     }
     return .runAgain
   }

@@ -9,7 +9,7 @@ enum DiscardService {
   ) throws(TransportError) -> ServiceOutcome {
     for _ in 0..<LoopContext.readBudget {
       switch try channel.read(into: loop.buffer, loop) {
-      case .done: continue
+      case .done: if channel.inputDrained { return .wait(.readable) }
       case .wantRead: return .wait(.readable)
       case .wantWrite: return .wait(.writable)
       case .closed: return .finished(.clientClosed, peerClosed: true)
@@ -123,7 +123,9 @@ struct SinkService {
   ) throws(TransportError) -> ServiceOutcome {
     for _ in 0..<LoopContext.readBudget {
       switch try channel.read(into: loop.buffer, loop) {
-      case .done: if firstByte == nil { firstByte = MonotonicClock.nanoseconds() }
+      case .done:
+        if firstByte == nil { firstByte = MonotonicClock.nanoseconds() }
+        if channel.inputDrained { return .wait(.readable) }
       case .wantRead: return .wait(.readable)
       case .wantWrite: return .wait(.writable)
       case .closed:

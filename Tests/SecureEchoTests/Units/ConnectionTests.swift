@@ -21,29 +21,51 @@ struct ConnectionTests {
     let connection: Connection
     let client: Socket
 
+    /// `overTCP`: a loopback TCP connection instead of a socketpair, for what only TCP has
+    /// (MSG_MORE, TCP_NODELAY).
     init(
       _ mode: ServiceMode = .echo, sourceBytes: Int? = nil, tls: TLSContext? = nil,
-      limits: ServerConfiguration.Limits = .init(maxConnections: 10)
+      limits: ServerConfiguration.Limits = .init(maxConnections: 10), overTCP: Bool = false
     ) throws {
       // OpenSSL writes to its socket itself, without MSG_NOSIGNAL.
       ignoreBrokenPipes()
-      var fds: [Int32] = [0, 0]
-      let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-      guard socketpair(AF_UNIX, type, 0, &fds) == 0 else {
-        throw SocketError("socketpair", errno: errno)
-      }
-      let server = Socket(owning: fds[0])
-      client = Socket(owning: fds[1])
+      let server: Socket
+      (server, client) = overTCP ? try Self.loopbackPair() : try Self.socketPair()
       let service = ServiceConfiguration(mode: mode, sourceBytes: sourceBytes)
       loop = LoopContext(
         splicePipe: nil, statistics: LoopStatistics(), limits: limits, service: service)
       let transport: Transport =
-        if let tls { .tls(try TLSStream(socket: server, context: tls)) } else { .plain(server) }
+        if let tls {
+          .tls(try TLSStream(socket: server, context: tls, eventLoopIO: true))
+        } else {
+          .plain(server)
+        }
       connection = Connection(transport: transport, peer: "test", service: service, loop: loop)
     }
 
     deinit {
       if !connection.isClosed { connection.close() }
+    }
+
+    private static func socketPair() throws -> (Socket, Socket) {
+      var fds: [Int32] = [0, 0]
+      let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+      guard socketpair(AF_UNIX, type, 0, &fds) == 0 else {
+        throw SocketError("socketpair", errno: errno)
+      }
+      return (Socket(owning: fds[0]), Socket(owning: fds[1]))
+    }
+
+    /// Both ends of a loopback TCP connection, non-blocking: (accepted, connected).
+    private static func loopbackPair() throws -> (Socket, Socket) {
+      let listener = try Socket.listening(on: SocketAddress(numericHost: "127.0.0.1", port: 0)!)
+      defer { listener.close() }
+      let client = try Socket.connect(to: [try listener.localAddress()], timeoutMilliseconds: 5000)
+      try client.setNonBlocking(true)
+      guard try listener.waitUntil(writable: false, timeoutMilliseconds: 5000),
+        case .processed(let (server, _)) = try Socket.accept(listener: listener.descriptor)
+      else { throw TestFailure("the loopback connection was not accepted") }
+      return (server, client)
     }
 
     func step() -> Next { connection.step(loop) }
@@ -273,10 +295,15 @@ struct ConnectionTests {
     }
     #expect(clientDone && harness.connection.handshakeDone)
     #expect(harness.loop.statistics.handshakesOK.current == 1)
-    // The handshake counts as activity: the idle deadline runs from its end.
-    #expect(
-      harness.connection.nextDeadline(harness.loop.limits)
-        == harness.loop.now + harness.loop.limits.idleTimeout)
+    // The handshake counts as activity: its deadlines run from its end. First the idle
+    // connection gives its buffers back, then (later) the idle timeout.
+    let limits = harness.loop.limits
+    let end = harness.loop.now
+    #expect(harness.connection.nextDeadline(limits) == end + limits.bufferRelease)
+    harness.loop.now = end + limits.bufferRelease
+    #expect(harness.connection.deadlinePassed(harness.loop) == nil)
+    #expect(harness.connection.nextDeadline(limits) == end + limits.idleTimeout)
+    harness.loop.now = end
     _ = try Array("over tls".utf8).withBytes { (bytes) throws(TLSError) in try client.write(bytes) }
     _ = harness.step()
     var buffer = [UInt8](repeating: 0, count: 100)
