@@ -11,7 +11,7 @@ public struct TLSOptions: ParsableArguments {
       Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers) or \
       modern (TLS 1.3 only).
       """)
-  public var tlsProfile: TLSConfiguration.Profile = .intermediate
+  public var tlsProfile: TLSConfiguration.Profile?
 
   @Option(help: "Lowest TLS version, 1.2 or 1.3 (default: the profile's).")
   public var minTls: TLSConfiguration.Version?
@@ -41,9 +41,41 @@ public struct TLSOptions: ParsableArguments {
     if tlsProfile == .modern && maxTls == .tls12 {
       throw ValidationError("--tls-profile modern is TLS 1.3 only; it cannot have --max-tls 1.2")
     }
+    if tlsProfile == .modern && minTls == .tls12 {
+      throw ValidationError("--tls-profile modern is TLS 1.3 only; it cannot have --min-tls 1.2")
+    }
+    for (option, value) in [("--ciphers", ciphers), ("--ciphersuites", ciphersuites)]
+    where value?.allSatisfy({ $0 == ":" || $0 == " " }) == true {
+      throw ValidationError(
+        "\(option) is empty: no handshake could succeed (leave it out for the default)")
+    }
+    if let groups, groups.allSatisfy({ $0 == ":" || $0 == " " }) {
+      throw ValidationError("--groups is empty: leave it out for the default")
+    }
+    if ciphers != nil && (tlsProfile == .modern || minTls == .tls13) {
+      throw ValidationError(
+        "--ciphers chooses TLS 1.2 ciphers; it does not apply with "
+          + (tlsProfile == .modern ? "--tls-profile modern" : "--min-tls 1.3")
+          + " (TLS 1.3 suites: --ciphersuites)")
+    }
+    if ciphersuites != nil && maxTls == .tls12 {
+      throw ValidationError(
+        "--ciphersuites chooses TLS 1.3 suites; it does not apply with --max-tls 1.2 "
+          + "(TLS 1.2 ciphers: --ciphers)")
+    }
     for name in alpnProtocols where name.isEmpty || name.utf8.count > 255 {
       throw ValidationError("--alpn names must have 1 to 255 bytes: '\(alpn ?? "")'")
     }
+  }
+
+  /// The options of this group given on the command line, by name.
+  public var given: [String] {
+    [
+      ("--tls-profile", tlsProfile != nil), ("--min-tls", minTls != nil),
+      ("--max-tls", maxTls != nil), ("--ciphers", ciphers != nil),
+      ("--ciphersuites", ciphersuites != nil), ("--groups", groups != nil),
+      ("--alpn", alpn != nil), ("--keylog", keylog != nil),
+    ].filter(\.1).map(\.0)
   }
 
   public var alpnProtocols: [String] {
@@ -52,7 +84,7 @@ public struct TLSOptions: ParsableArguments {
 
   /// Writes these options into `configuration`.
   public func apply(to configuration: inout TLSConfiguration) {
-    configuration.profile = tlsProfile
+    configuration.profile = tlsProfile ?? .intermediate
     configuration.minimumVersion = minTls
     configuration.maximumVersion = maxTls
     configuration.ciphers = ciphers

@@ -36,10 +36,9 @@ public struct ServerConfiguration: Sendable {
     public init(maxConnections: Int) { self.maxConnections = maxConnections }
   }
 
-  /// A name (resolved; every address it has gets a listener) or a numeric IPv4/IPv6 address.
-  public var host: String
-  /// 0: the kernel picks a free port (the same one for every address of `host`).
-  public var port: UInt16
+  /// Where to listen: each entry a name (every address it has gets a listener), a numeric
+  /// IPv4/IPv6 address or `*`, with its port (0: the kernel picks one).
+  public var listen: [ListenAddress]
   public var mode: Mode
   /// What the server does with each connection's data.
   public var service = ServiceConfiguration()
@@ -48,9 +47,8 @@ public struct ServerConfiguration: Sendable {
   public var limits: Limits
   public var backlog: Int32 = 1024
 
-  public init(host: String, port: UInt16, mode: Mode, threads: Int, limits: Limits) {
-    self.host = host
-    self.port = port
+  public init(listen: [ListenAddress], mode: Mode, threads: Int, limits: Limits) {
+    self.listen = listen
     self.mode = mode
     self.threads = threads
     self.limits = limits
@@ -178,38 +176,48 @@ public final class EchoServer: Sendable {
   }
 
   private func bind() throws(ServerError) -> [Socket] {
-    let resolved: [SocketAddress]
-    do {
-      resolved = try SocketAddress.resolve(
-        host: configuration.host, port: configuration.port, forListening: true)
-    } catch {
-      var named = error
-      named.operation = "--host \(configuration.host)"
-      throw .listen(named)
-    }
     var listeners: [Socket] = []
-    var port = configuration.port
-    for address in resolved {
-      // With port 0, every address of the host gets the port the kernel gave the first one.
-      let target = SocketAddress(numericHost: address.host, port: port) ?? address
-      do {
-        let listener = try Socket.listening(on: target, backlog: configuration.backlog)
-        if port == 0 { port = try listener.localAddress().port }
-        listeners.append(listener)
-      } catch
-        where resolved.count > 1 && (error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT)
-      {
-        // A name may resolve to a family this machine cannot serve (::1 without IPv6); the
-        // other addresses are enough.
-        logger.notice("not listening on \(target): \(error.reason)")
-      } catch {
-        throw .listen(error)
+    var bound: [SocketAddress: ListenAddress] = [:]
+    for entry in configuration.listen {
+      let resolved: [SocketAddress]
+      do { resolved = try entry.resolve() } catch {
+        var named = error
+        named.operation = "listen on \(entry)"
+        throw .listen(named)
       }
-    }
-    guard !listeners.isEmpty else {
-      throw .listen(
-        SocketError(
-          "--host \(configuration.host)", reason: "no address to listen on", errno: EADDRNOTAVAIL))
+      var port = entry.port
+      var served = 0
+      for address in resolved {
+        // With port 0, every address of a name gets the port the kernel gave the first one.
+        let target = SocketAddress(numericHost: address.host, port: port) ?? address
+        if target.port != 0, let earlier = bound[target] {
+          throw .listen(
+            SocketError(
+              "listen on \(entry)",
+              reason: "\(target) is already a listener (from \(earlier)); name each address once",
+              errno: EADDRINUSE))
+        }
+        do {
+          let listener = try Socket.listening(on: target, backlog: configuration.backlog)
+          if port == 0 { port = try listener.localAddress().port }
+          bound[SocketAddress(numericHost: address.host, port: port) ?? target] = entry
+          listeners.append(listener)
+          served += 1
+        } catch
+          where resolved.count > 1 && (error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT)
+        {
+          // A name may resolve to a family this machine cannot serve (::1 without IPv6); the
+          // other addresses are enough.
+          logger.notice("not listening on \(target): \(error.reason)")
+        } catch {
+          throw .listen(error)
+        }
+      }
+      if served == 0 {
+        throw .listen(
+          SocketError("listen on \(entry)", reason: "no address to listen on", errno: EADDRNOTAVAIL)
+        )
+      }
     }
     return listeners
   }

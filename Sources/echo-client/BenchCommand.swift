@@ -65,20 +65,27 @@ struct BenchCommand: ParsableCommand {
 
   private var service: ServiceMode { serviceOption.mode }
 
+  /// Its options before `bench` are parsed too; those of a single session must not be
+  /// silently ignored.
+  @ParentCommand
+  var session: EchoClientCommand
+
   func validate() throws {
-    guard (1...1_000_000).contains(connections) else {
-      throw ValidationError("--connections must be between 1 and 1000000, not \(connections)")
-    }
-    guard duration > 0 && duration <= 3600 else {
-      throw ValidationError("--duration must be between 0 and 3600 seconds, not \(duration)")
-    }
-    if let size, !(1...BenchPlanLimits.maximumSize).contains(size) {
+    let sessionOnly = [
+      ("--interactive", session.interactive), ("--sess-in", session.sessIn != nil),
+      ("--sess-out", session.sessOut != nil),
+    ].filter(\.1).map(\.0)
+    if !sessionOnly.isEmpty {
       throw ValidationError(
-        "--size must be between 1 and \(BenchPlanLimits.maximumSize), not \(size)")
+        "\(sessionOnly.joined(separator: ", ")) "
+          + (sessionOnly.count == 1 ? "is" : "are")
+          + " for a single session; bench does not take "
+          + (sessionOnly.count == 1 ? "it" : "them") + " (--resume reuses tickets)")
     }
-    guard (1...256).contains(threads) else {
-      throw ValidationError("--threads must be between 1 and 256, not \(threads)")
-    }
+    try RangeCheck.require("--connections", connections, in: 1...1_000_000)
+    try RangeCheck.requirePositive("--duration", duration, atMost: 3600, unit: " seconds")
+    if let size { try RangeCheck.require("--size", size, in: 1...BenchPlanLimits.maximumSize) }
+    try RangeCheck.require("--threads", threads, in: 1...256)
     if resume && (mode != .handshakes || server.plaintext) {
       throw ValidationError("--resume applies to TLS handshakes mode only")
     }

@@ -47,16 +47,14 @@ struct ServerOptions: ParsableArguments {
   var handshakeTimeout: Double = 10
 
   func validate() throws {
-    if let port, !(1...65535).contains(port) {
-      throw ValidationError("--port must be between 1 and 65535, not \(port)")
-    }
+    if let port { try RangeCheck.require("--port", port, in: 1...65535) }
     if let servername, servername.isEmpty {
       throw ValidationError("--servername must not be empty")
     }
     for (name, value) in [
       ("--connect-timeout", connectTimeout), ("--handshake-timeout", handshakeTimeout),
-    ] where !(value > 0 && value <= 3600) {
-      throw ValidationError("\(name) must be more than 0 and at most 3600 seconds, not \(value)")
+    ] {
+      try RangeCheck.requirePositive(name, value, atMost: 3600, unit: " seconds")
     }
     if (cert == nil) != (key == nil) {
       throw ValidationError("--cert and --key go together")

@@ -32,17 +32,29 @@ struct EchoServerCommand: ParsableCommand {
   @Flag(help: "Serve plaintext TCP instead of TLS (for debugging; no certificate needed).")
   var plaintext = false
 
-  @Option(help: "Address or name to listen on; a name gets a listener per address it has.")
-  var host = "localhost"
+  @Option(
+    help: """
+      Address or name to listen on, with --port (repeatable): a name gets a listener per \
+      address it has; '*' is every interface, IPv4 and IPv6 ('::' is IPv6 only) \
+      (default: localhost).
+      """)
+  var host: [String] = []
 
-  @Option(help: "TCP port (default: 4433 for TLS, 8080 plaintext; 0: any free port).")
+  @Option(help: "TCP port for --host (default: 4433 for TLS, 8080 plaintext; 0: any free port).")
   var port: Int?
 
-  @Option(help: "PEM certificate chain, leaf first.")
-  var cert = "certs/server.crt"
+  @Option(
+    help: """
+      ADDRESS:PORT to listen on (repeatable; instead of --host and --port): 127.0.0.1:4433, \
+      [::1]:4433, localhost:0, *:4433 (every interface, IPv4 and IPv6).
+      """)
+  var listen: [String] = []
 
-  @Option(help: "PEM private key of the certificate.")
-  var key = "certs/server.key"
+  @Option(help: "PEM certificate chain, leaf first (default: certs/server.crt).")
+  var cert: String?
+
+  @Option(help: "PEM private key of the certificate (default: certs/server.key).")
+  var key: String?
 
   @OptionGroup(title: "TLS")
   var tls: TLSOptions
@@ -64,8 +76,9 @@ struct EchoServerCommand: ParsableCommand {
       """)
   var sni: [String] = []
 
-  @Option(help: "Seconds a session ticket is valid; ticket keys rotate on this schedule.")
-  var ticketLifetime = 7200
+  @Option(
+    help: "Seconds a session ticket is valid; ticket keys rotate on this schedule (default: 7200).")
+  var ticketLifetime: Int?
 
   @Flag(help: "Issue no session tickets: every connection does a full handshake.")
   var noTickets = false
@@ -104,60 +117,15 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
   var bytes: Int?
 
-  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+  @Option(
+    help: """
+      Log level: trace (each read and write), debug (each accept and handshake), info (one line \
+      per closed connection), notice, warning, error, critical.
+      """)
   var logLevel = "info"
 
   @Option(help: "Log format on stderr: text or json (one object per line).")
   var logFormat = "text"
-
-  func validate() throws {
-    if let port, !(0...65535).contains(port) {
-      throw ValidationError("--port must be between 0 and 65535, not \(port)")
-    }
-    if let threads, !(1...1024).contains(threads) {
-      throw ValidationError("--threads must be between 1 and 1024, not \(threads)")
-    }
-    if let maxConnections, maxConnections < 1 {
-      throw ValidationError("--max-connections must be at least 1, not \(maxConnections)")
-    }
-    for (name, value) in [
-      ("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout),
-      ("--drain-timeout", drainTimeout),
-    ] where !(value >= 0 && value <= 86_400) {
-      throw ValidationError("\(name) must be between 0 and 86400 seconds, not \(value)")
-    }
-    if handshakeTimeout == 0 {
-      throw ValidationError("--handshake-timeout must be more than 0")
-    }
-    _ = try namedIdentities()
-    if verifyClient != .none && clientCa == nil {
-      throw ValidationError("--verify-client \(verifyClient.rawValue) needs --client-ca")
-    }
-    if !(1...604_800).contains(ticketLifetime) {
-      throw ValidationError(
-        "--ticket-lifetime must be between 1 and 604800 seconds, not \(ticketLifetime)")
-    }
-    if plaintext && (clientCa != nil || !sni.isEmpty || tls.alpn != nil || tls.keylog != nil) {
-      throw ValidationError(
-        "TLS options (--client-ca, --sni, --alpn, --keylog) do not apply to --plaintext")
-    }
-    if plaintext && mode.needsTLS {
-      throw ValidationError(
-        "--mode \(mode.rawValue) preserves TLS records; it does not apply to --plaintext")
-    }
-    if let bytes, mode != .source || bytes < 0 {
-      throw ValidationError(
-        mode != .source
-          ? "--bytes applies to --mode source only" : "--bytes must be 0 or more, not \(bytes)")
-    }
-    if Logger.Level(rawValue: logLevel) == nil {
-      let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-      throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
-    }
-    if ServerLogHandler.Format(rawValue: logFormat) == nil {
-      throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
-    }
-  }
 
   func run() throws {
     // Before any thread starts, so that every thread (loops, the log writer) inherits the
@@ -177,8 +145,8 @@ struct EchoServerCommand: ParsableCommand {
       sink.lift()
       sink.finish(waitingAtMost: 5000)
     }
-    let level = Logger.Level(rawValue: logLevel) ?? .info
-    let format = ServerLogHandler.Format(rawValue: logFormat) ?? .text
+    let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+    let format = ServerLogHandler.Format(rawValue: logFormat.lowercased()) ?? .text
     LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level, sink: sink) }
     let logger = Logger(label: "echo-server")
 
@@ -187,12 +155,13 @@ struct EchoServerCommand: ParsableCommand {
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
     var limits = ServerConfiguration.Limits(
-      maxConnections: maxConnections ?? max(1, descriptorLimit - 32 - 4 * threadCount))
+      maxConnections: maxConnections
+        ?? max(1, descriptorLimit - Self.reservedDescriptors(threads: threadCount)))
     limits.handshakeTimeout = milliseconds(handshakeTimeout)
     limits.idleTimeout = milliseconds(idleTimeout)
     limits.drainTimeout = milliseconds(drainTimeout)
     var configuration = ServerConfiguration(
-      host: host, port: UInt16(port ?? (plaintext ? 8080 : 4433)), mode: transport,
+      listen: try listenAddresses(), mode: transport,
       threads: threadCount, limits: limits)
     configuration.service = ServiceConfiguration(mode: mode, sourceBytes: bytes)
     let server: EchoServer
@@ -264,19 +233,20 @@ struct EchoServerCommand: ParsableCommand {
 
   /// The server's TLS settings from the command line; read again on every reload.
   private func tlsConfiguration() throws -> TLSConfiguration {
-    var configuration = TLSConfiguration.server(certificateChainFile: cert, privateKeyFile: key)
+    var configuration = TLSConfiguration.server(
+      certificateChainFile: certFile, privateKeyFile: keyFile)
     tls.apply(to: &configuration)
     configuration.trustedCAFile = clientCa
     configuration.clientVerification = verifyClient
     configuration.namedIdentities = try namedIdentities()
     configuration.sessionTickets = !noTickets
-    configuration.ticketLifetime = ticketLifetime
+    configuration.ticketLifetime = ticketLifetime ?? 7200
     configuration.ocspResponseFile = ocspResponse
     return configuration
   }
 
   /// `--sni NAME=CERT,KEY` values, parsed.
-  private func namedIdentities() throws -> [TLSConfiguration.NamedIdentity] {
+  func namedIdentities() throws -> [TLSConfiguration.NamedIdentity] {
     try sni.map { value in
       let parts = value.split(separator: "=", maxSplits: 1).map(String.init)
       let files = parts.count == 2 ? parts[1].split(separator: ",").map(String.init) : []
@@ -300,7 +270,7 @@ struct EchoServerCommand: ParsableCommand {
       // The ticket keys carry over, so clients holding tickets still resume after a reload.
       let context = try TLSContext(try tlsConfiguration(), role: .server, replacing: current)
       server.replaceTLS(context)
-      logger.notice("certificate reloaded", metadata: ["cert": "\(cert)", "key": "\(key)"])
+      logger.notice("certificate reloaded", metadata: ["cert": "\(certFile)", "key": "\(keyFile)"])
       return context
     } catch {
       logger.error(
@@ -319,8 +289,8 @@ struct EchoServerCommand: ParsableCommand {
   private func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
   private func hint(_ error: TLSError) -> String {
-    let usingDefaults = cert == "certs/server.crt" && key == "certs/server.key"
-    let aboutDefaults = [cert, key].contains { error.operation.contains("'\($0)'") }
+    let usingDefaults = cert == nil && key == nil
+    let aboutDefaults = [certFile, keyFile].contains { error.operation.contains("'\($0)'") }
     return usingDefaults && aboutDefaults && error.kind == .fileAccess && error.code == ENOENT
       ? " (run 'make certs' to create the development certificates, or pass --cert and --key)" : ""
   }

@@ -35,16 +35,17 @@ final class ServerProcess {
   /// Starts a server and waits (with a deadline) for its listening line.
   /// TLS servers use the development certificate unless `certificate` and `key` are given.
   /// `extraArguments` go at the end of the command line (limits, timeouts, log format); a later
-  /// option overrides an earlier one, so they may replace the defaults set here.
+  /// option overrides an earlier one (but `--host` and `--listen` add listeners).
   static func start(
-    _ mode: EchoMode = .tls, host: String = "127.0.0.1", threads: Int = 2,
+    _ mode: EchoMode = .tls, host: String = "127.0.0.1", listen: [String] = [], threads: Int = 2,
     certificate: URL? = nil, key: URL? = nil, extraArguments: [String] = [],
-    environment: [String: String] = [:], launcher: [String] = []
+    environment: [String: String] = [:]
   ) async throws -> ServerProcess {
     // A short drain keeps `stop()` quick when a test leaves clients connected.
-    var arguments = [
-      "--host", host, "--port", "0", "--threads", String(threads), "--drain-timeout", "1",
-    ]
+    // `listen`: `--listen` values to use instead of `--host host --port 0`.
+    var arguments =
+      (listen.isEmpty ? ["--host", host, "--port", "0"] : listen.flatMap { ["--listen", $0] })
+      + ["--threads", String(threads), "--drain-timeout", "1"]
     switch mode {
     case .plaintext:
       arguments.append("--plaintext")
@@ -56,14 +57,10 @@ final class ServerProcess {
       ]
     }
     return try await ServerProcess(
-      arguments: arguments + extraArguments, environment: environment, launcher: launcher)
+      arguments: arguments + extraArguments, environment: environment)
   }
 
-  /// `launcher`: a command that runs the server as its last argument and the server's options
-  /// after it (e.g. a shell that lowers a limit first); empty runs the server directly.
-  private init(
-    arguments: [String], environment: [String: String], launcher: [String]
-  ) async throws {
+  private init(arguments: [String], environment: [String: String]) async throws {
     scratch = try TemporaryDirectory("server")
     stdout = Pipe()
     // stderr goes to a file: a chatty log level must never block the server on a full pipe.
@@ -71,13 +68,9 @@ final class ServerProcess {
     try Data().write(to: stderrFile)
     let stderrHandle = try FileHandle(forWritingTo: stderrFile)
     defer { try? stderrHandle.close() }
-    let server = try Locations.executable("echo-server")
-    let (executable, fullArguments) =
-      launcher.isEmpty
-      ? (server, arguments)
-      : (try Locations.tool(launcher[0]), Array(launcher.dropFirst()) + [server.path] + arguments)
     child = try ChildProcess(
-      executable, fullArguments, stdout: stdout, stderr: stderrHandle, environment: environment)
+      try Locations.executable("echo-server"), arguments, stdout: stdout, stderr: stderrHandle,
+      environment: environment)
     do {
       (listeningLine, stdoutAfterLine) = try await Self.readLine(
         from: stdout, of: child, until: Deadline(seconds: 20))

@@ -1,0 +1,142 @@
+import ArgumentParser
+import CommandLineSupport
+import EchoServer
+import Logging
+import Sockets
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The checks run before anything starts: each contradiction or out-of-range value is one
+/// usage error (exit 64) naming the options involved, never a server that starts and then
+/// fails every client.
+extension EchoServerCommand {
+  static let defaultCertificate = "certs/server.crt"
+  static let defaultKey = "certs/server.key"
+
+  var certFile: String { cert ?? Self.defaultCertificate }
+  var keyFile: String { key ?? Self.defaultKey }
+
+  func validate() throws {
+    try validateListeners()
+    if let threads { try RangeCheck.require("--threads", threads, in: 1...1024) }
+    try validateLimits()
+    if let bytes, mode != .source {
+      throw ValidationError("--bytes \(bytes) applies to --mode source only")
+    }
+    if let bytes { try RangeCheck.require("--bytes", bytes, in: 0...Int.max) }
+    if Logger.Level(rawValue: logLevel.lowercased()) == nil {
+      let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+      throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
+    }
+    if ServerLogHandler.Format(rawValue: logFormat.lowercased()) == nil {
+      throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
+    }
+    if plaintext {
+      try validatePlaintext()
+    } else {
+      try validateTLS()
+    }
+  }
+
+  /// Where to listen: every `--listen`, or every `--host` on `--port`, or localhost.
+  func listenAddresses() throws(ValidationError) -> [ListenAddress] {
+    if !listen.isEmpty {
+      return try listen.map { text throws(ValidationError) in
+        switch ListenAddress.parse(text) {
+        case .success(let address): return address
+        case .failure(let error): throw ValidationError("--listen '\(text)': \(error.reason)")
+        }
+      }
+    }
+    let port = UInt16(clamping: port ?? (plaintext ? 8080 : 4433))
+    return (host.isEmpty ? ["localhost"] : host).map { name in
+      // `--host [::1]` is how an address is written in a URL: take it as `::1`.
+      let bare =
+        name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
+      return ListenAddress(host: bare, port: port)
+    }
+  }
+
+  private func validateListeners() throws {
+    if let port { try RangeCheck.require("--port", port, in: 0...65535) }
+    if !listen.isEmpty && (!host.isEmpty || port != nil) {
+      throw ValidationError(
+        "--listen gives both address and port; use it instead of --host and --port, not with them")
+    }
+    for name in host where name.isEmpty {
+      throw ValidationError("--host must not be empty (use '*' for every interface)")
+    }
+    let addresses = try listenAddresses()
+    var seen: Set<ListenAddress> = []
+    for address in addresses where address.port != 0 && !seen.insert(address).inserted {
+      throw ValidationError("\(address) is given twice (\(listen.isEmpty ? "--host" : "--listen"))")
+    }
+  }
+
+  private func validateLimits() throws {
+    try RangeCheck.requirePositive(
+      "--handshake-timeout", handshakeTimeout, atMost: 86_400, unit: " seconds")
+    try RangeCheck.require("--idle-timeout", idleTimeout, in: 0...86_400, unit: " seconds")
+    try RangeCheck.require("--drain-timeout", drainTimeout, in: 0...86_400, unit: " seconds")
+    if let ticketLifetime {
+      try RangeCheck.require("--ticket-lifetime", ticketLifetime, in: 1...604_800, unit: " seconds")
+    }
+    guard let maxConnections else { return }
+    try RangeCheck.require("--max-connections", maxConnections, in: 1...Int.max)
+    // Each connection is a descriptor: more than the hard limit allows could never be open.
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    let hard = Int(clamping: limit.rlim_max)
+    let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    let possible = max(1, hard - Self.reservedDescriptors(threads: threadCount))
+    if maxConnections > possible {
+      throw ValidationError(
+        "--max-connections \(maxConnections) is more than the descriptor limit allows (hard "
+          + "limit \(hard): at most \(possible) connections; raise it with 'ulimit -Hn')")
+    }
+  }
+
+  /// Descriptors the server keeps for itself: listeners, epoll sets, pipes, log, signals.
+  static func reservedDescriptors(threads: Int) -> Int { 32 + 4 * threads }
+
+  private func validatePlaintext() throws {
+    let given =
+      [
+        ("--cert", cert != nil), ("--key", key != nil), ("--client-ca", clientCa != nil),
+        ("--verify-client", verifyClient != .none), ("--sni", !sni.isEmpty),
+        ("--ticket-lifetime", ticketLifetime != nil), ("--no-tickets", noTickets),
+        ("--ocsp-response", ocspResponse != nil),
+      ].filter(\.1).map(\.0) + tls.given
+    if !given.isEmpty {
+      throw ValidationError(
+        "--plaintext serves no TLS: \(given.joined(separator: ", ")) "
+          + (given.count == 1 ? "does" : "do") + " not apply to it")
+    }
+    if mode.needsTLS {
+      throw ValidationError(
+        "--mode \(mode.rawValue) preserves TLS records; it does not apply to --plaintext")
+    }
+  }
+
+  private func validateTLS() throws {
+    _ = try namedIdentities()
+    if (cert == nil) != (key == nil) {
+      throw ValidationError(
+        cert == nil
+          ? "--key needs its certificate: pass --cert too"
+          : "--cert needs its private key: pass --key too")
+    }
+    if verifyClient != .none && clientCa == nil {
+      throw ValidationError("--verify-client \(verifyClient.rawValue) needs --client-ca")
+    }
+    if clientCa != nil && verifyClient == .none {
+      throw ValidationError(
+        "--client-ca has no effect without --verify-client optional or required")
+    }
+    if ticketLifetime != nil && noTickets {
+      throw ValidationError("--ticket-lifetime has no effect with --no-tickets")
+    }
+  }
+}
