@@ -9,6 +9,8 @@ import TLS
 /// Exit statuses from sysexits(3). Each typed error maps to one here, so the status a script
 /// sees depends on what failed, never on the wording of a message.
 public enum ExitStatus: Int32, Sendable {
+  /// The run worked but did not produce what was asked for (no session to save).
+  case failure = 1
   /// A bad option or combination of options.
   case usage = 64
   /// An input file exists but its contents are wrong (not PEM, wrong key, not an OCSP response).

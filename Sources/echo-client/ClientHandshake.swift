@@ -46,6 +46,8 @@ enum ClientHandshake {
       return ClientFailure(
         "certificate verification failed for \(target): \(error.reason)", status: .unavailable)
     }
-    return ClientFailure("TLS handshake with \(target): \(error.description)", status: .unavailable)
+    return ClientFailure(
+      "TLS handshake with \(target): \(error.description)" + ClientHints.handshake(error),
+      status: .unavailable)
   }
 }

@@ -13,7 +13,8 @@ final class InteractiveSession {
     } catch let failure as ClientFailure {
       throw failure
     } catch {
-      throw ClientFailure("connection failed: \(error)", status: .ioError)
+      throw ClientFailure(
+        "connection failed: \(error)" + ClientHints.afterHandshake(error), status: .ioError)
     }
   }
 

@@ -17,8 +17,14 @@ final class PipeSession {
 
   private let stream: Transport
   private let mode: ServiceMode
-  /// Sink mode: the start of what came back, where the report line is.
+  /// How long to wait, once the input is all sent, for the rest of an echo before ending our
+  /// side anyway (a server that keeps it would otherwise hold the client forever).
+  private let replyTimeoutMilliseconds: Int32
+  /// The start of what came back: the sink's report line, or a TLS alert from a TLS server
+  /// that a plaintext client reached.
   private var replyStart: [UInt8] = []
+  /// The server closed its side without a close_notify (TLS).
+  private(set) var closedUncleanly = false
   private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private var inputStart = 0
@@ -27,10 +33,13 @@ final class PipeSession {
   private var outputClosed = false
   private var sent = 0
   private var received = 0
+  private var lastReply: Int64 = 0
+  private var inputEndedAt: Int64 = 0
 
-  init(transport: Transport, mode: ServiceMode) {
+  init(transport: Transport, mode: ServiceMode, replyTimeoutMilliseconds: Int32) {
     self.stream = transport
     self.mode = mode
+    self.replyTimeoutMilliseconds = replyTimeoutMilliseconds
   }
 
   deinit {
@@ -46,24 +55,45 @@ final class PipeSession {
       throw failure
     } catch {
       throw ClientFailure(
-        "connection failed after \(sent) bytes sent, \(received) received: \(error)",
-        status: .ioError)
+        "connection failed after \(sent) bytes sent, \(received) received: \(error)"
+          + ClientHints.afterHandshake(error), status: .ioError)
+    }
+    if case .plain = stream, replyStart.starts(with: [0x15, 0x03]) {
+      throw ClientFailure(
+        "the server answered with a TLS alert: it speaks TLS (leave out --plaintext)",
+        status: .unavailable)
     }
     // A source or chargen server sends without reading: it may close before our input is all
     // out, and that is its normal end.
     if !mode.serverSpeaksFirst && (!inputEnded || inputStart < inputEnd) {
       throw ClientFailure(
-        "the server closed the connection before all input was sent (\(sent) bytes sent)",
-        status: .ioError)
+        "the server closed the connection before all input was sent (\(sent) bytes sent, "
+          + "\(received) received)", status: .ioError)
     }
     try checkReply()
+    if closedUncleanly {
+      // The reply is complete by the count the mode promises, so nothing was cut off; a
+      // mode without such a count cannot tell truncation from the end.
+      guard mode.repliesWithSameLength || mode == .sink else {
+        throw ClientFailure(
+          "the server closed the connection without close_notify after \(received) bytes: "
+            + "the reply may be truncated", status: .ioError)
+      }
+      StandardIO.printError(
+        "echo-client: warning: the server closed without close_notify (the reply was complete)")
+    }
   }
 
   /// What the server's mode promises for what was sent.
   private func checkReply() throws(ClientFailure) {
     if mode.repliesWithSameLength && received != sent {
+      // A TLS server drops a plaintext client without a word when what it sent is too short
+      // to be a record in error.
+      let hint =
+        received == 0 && stream.tlsStream == nil
+        ? " (if the server speaks TLS, leave out --plaintext)" : ""
       throw ClientFailure(
-        "the echo is incomplete: \(sent) bytes sent, \(received) echoed", status: .ioError)
+        "the echo is incomplete: \(sent) bytes sent, \(received) echoed" + hint, status: .ioError)
     }
     guard mode == .sink else { return }
     let text = String(decoding: replyStart, as: UTF8.self)
@@ -93,7 +123,7 @@ final class PipeSession {
         case .wantRead: break
         case .closed: return
         }
-      } else if inputEnded && !outputClosed {
+      } else if inputEnded && !outputClosed && (echoIsBack || echoWaitExpired) {
         switch try stream.closeOutput() {
         case .done, .closed:
           outputClosed = true
@@ -103,14 +133,24 @@ final class PipeSession {
         }
       }
 
-      switch try stream.read(into: output) {
+      let step: StreamStep
+      do {
+        step = try stream.read(into: output)
+      } catch {
+        // (A `catch .tls(let e) where` pattern here crashes the Swift 6.3 compiler.)
+        guard case .tls(let tls) = error, tls.kind == .uncleanEOF else { throw error }
+        closedUncleanly = true
+        return
+      }
+      switch step {
       case .done(let count):
         try StandardIO.writeAll(
           StandardIO.output, UnsafeRawBufferPointer(rebasing: output[..<count]))
         received += count
-        if mode == .sink && replyStart.count < 256 {
+        if replyStart.count < 256 {
           replyStart += UnsafeRawBufferPointer(rebasing: output[..<min(count, 256)])
         }
+        lastReply = MonotonicClock.milliseconds()
         progressed = true
       case .wantRead: break
       case .wantWrite: needWritable = true
@@ -119,6 +159,15 @@ final class PipeSession {
 
       if !progressed { try waitForEvents(needWritable: needWritable) }
     }
+  }
+
+  /// Whether everything sent has come back, for a mode that answers byte for byte. Until then
+  /// our close_notify (or FIN) waits: a TLS 1.2 server may answer it by dropping what it still
+  /// had to write (RFC 5246 7.2.1), and some servers stop echoing on a FIN.
+  private var echoIsBack: Bool { !mode.repliesWithSameLength || received >= sent }
+
+  private var echoWaitExpired: Bool {
+    MonotonicClock.milliseconds() - max(lastReply, inputEndedAt) >= Int64(replyTimeoutMilliseconds)
   }
 
   private func waitForEvents(needWritable: Bool) throws {
@@ -130,12 +179,20 @@ final class PipeSession {
       pollfd(fd: StandardIO.input, events: Int16(POLLIN), revents: 0),
     ]
     let count = wantsInput ? 2 : 1
-    try SystemCall.blocking("poll") { poll(&events, nfds_t(count), -1) }
+    // Waiting for the rest of an echo is bounded; everything else waits for an event.
+    let waitingForEcho = inputEnded && inputStart == inputEnd && !outputClosed
+    let waited = MonotonicClock.milliseconds() - max(lastReply, inputEndedAt)
+    let timeout =
+      waitingForEcho ? Int32(clamping: max(1, Int64(replyTimeoutMilliseconds) - waited)) : -1
+    try SystemCall.blocking("poll") { poll(&events, nfds_t(count), timeout) }
     if wantsInput && events[1].revents != 0 {
       let count = try StandardIO.read(StandardIO.input, into: input)
       inputStart = 0
       inputEnd = count
-      if count == 0 { inputEnded = true }
+      if count == 0 {
+        inputEnded = true
+        inputEndedAt = MonotonicClock.milliseconds()
+      }
     }
   }
 }

@@ -92,14 +92,25 @@ struct ServerOptions: ParsableArguments {
   /// The client TLS context these options describe; nil in plaintext mode.
   func tlsContext() throws(ClientFailure) -> TLSContext? {
     guard !plaintext else { return nil }
+    var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
+    tls.apply(to: &configuration)
+    configuration.certificateChainFile = cert
+    configuration.privateKeyFile = key
     do {
-      var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
-      tls.apply(to: &configuration)
-      configuration.certificateChainFile = cert
-      configuration.privateKeyFile = key
-      // The variable Firefox, Chrome and curl honour, for Wireshark.
-      configuration.keyLogFile = tls.keylog ?? Self.environmentKeyLogFile
-      return try TLSContext(configuration, role: .client)
+      guard tls.keylog == nil, let variable = Self.environmentKeyLogFile else {
+        return try TLSContext(configuration, role: .client)
+      }
+      // The variable Firefox, Chrome and curl honour, for Wireshark; like them, a file that
+      // cannot be opened is a warning, not a reason to fail the connection.
+      var logging = configuration
+      logging.keyLogFile = variable
+      do {
+        return try TLSContext(logging, role: .client)
+      } catch  where error.operation.contains(variable) {
+        StandardIO.printError(
+          "echo-client: warning: SSLKEYLOGFILE='\(variable)': \(error.reason); no key log written")
+        return try TLSContext(configuration, role: .client)
+      }
     } catch {
       throw ClientFailure(error.description, status: error.exitStatus)
     }

@@ -1,0 +1,34 @@
+import TLS
+
+/// What a failure most likely means for the user, appended to the error line only where the
+/// symptom points at one cause.
+enum ClientHints {
+  /// A TLS handshake that failed on the first bytes the server sent back: a plaintext echo
+  /// server returns our own ClientHello, which OpenSSL reads as an unexpected message.
+  static func handshake(_ error: TLSError) -> String {
+    let notTLS = ["unexpected message", "wrong version number", "packet length too long"]
+    if notTLS.contains(where: error.reason.contains) {
+      return " (is the server in plaintext mode? then connect with --plaintext)"
+    }
+    return certificateHint(error.reason)
+  }
+
+  /// A connection that failed after the handshake: over TLS 1.3 the server checks the client's
+  /// certificate after the client already counts the handshake as done.
+  static func afterHandshake(_ error: Error) -> String {
+    guard case .tls(let tls) = error as? TransportError else { return "" }
+    return certificateHint(tls.reason)
+  }
+
+  private static func certificateHint(_ reason: String) -> String {
+    if reason.contains("certificate required") {
+      return " (the server asks for a client certificate: pass --cert and --key)"
+    }
+    if ["unknown ca", "bad certificate", "certificate expired", "certificate unknown"].contains(
+      where: reason.contains)
+    {
+      return " (the server refused the client certificate: check --cert against its --client-ca)"
+    }
+    return ""
+  }
+}
