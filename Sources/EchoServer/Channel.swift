@@ -16,8 +16,12 @@ struct Channel {
   /// Monotonic milliseconds of the last byte moved either way.
   private(set) var lastActivity: Int64
 
-  init(_ transport: Transport, now: Int64) {
+  /// The client's address, for trace lines.
+  let peer: String
+
+  init(_ transport: Transport, peer: String, now: Int64) {
     self.transport = transport
+    self.peer = peer
     self.lastActivity = now
   }
 
@@ -51,6 +55,9 @@ struct Channel {
     bytesIn += count
     lastActivity = loop.now
     loop.statistics.bytesIn.add(count)
+    if loop.logsTrace {
+      loop.logger.trace("read", metadata: ["peer": "\(peer)", "bytes": .stringConvertible(count)])
+    }
   }
 
   /// The handshake finished: it counts as activity, so that a slow handshake does not leave
@@ -62,6 +69,9 @@ struct Channel {
     bytesOut += count
     lastActivity = loop.now
     loop.statistics.bytesOut.add(count)
+    if loop.logsTrace {
+      loop.logger.trace("wrote", metadata: ["peer": "\(peer)", "bytes": .stringConvertible(count)])
+    }
   }
 
   /// Writes `bytes`; what the socket does not take now is kept to be flushed later. Returns nil

@@ -43,7 +43,7 @@ final class Connection: DeadlineHeapElement {
     self.peer = peer
     self.descriptor = transport.socket.descriptor
     self.openedAt = loop.now
-    self.channel = Channel(transport, now: loop.now)
+    self.channel = Channel(transport, peer: peer, now: loop.now)
     self.handshakeDone = !transport.isTLS
     self.serviceName = service.mode.rawValue
     self.stage =
@@ -97,6 +97,10 @@ final class Connection: DeadlineHeapElement {
       while true {
         switch stage {
         case .handshake:
+          if loop.logsDebug && !handshakeBegun {
+            handshakeBegun = true
+            loop.logger.debug("handshake started", metadata: ["peer": "\(peer)"])
+          }
           switch try transport.handshake() {
           case .done: enterService(loop)
           case .wantRead: return .wait(.readable)
@@ -135,8 +139,20 @@ final class Connection: DeadlineHeapElement {
     }
   }
 
+  /// Debug log: the first handshake step was logged.
+  private var handshakeBegun = false
+
   private func enterService(_ loop: LoopContext) {
     handshakeDone = true
+    if loop.logsDebug, let tls = transport.tlsStream {
+      loop.logger.debug(
+        "handshake finished",
+        metadata: [
+          "peer": "\(peer)", "duration_ms": .stringConvertible(loop.now - openedAt),
+          "tls_version": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)",
+          "resumed": .stringConvertible(tls.isResumed),
+        ])
+    }
     channel.touch(loop)
     loop.statistics.handshakesOK.add(1)
     if transport.tlsStream?.isResumed == true { loop.statistics.handshakesResumed.add(1) }

@@ -23,7 +23,7 @@ enum ConnectionLog {
       if connection.hasStarted {
         metadata["tls_version"] = "\(tls.protocolVersion)"
         metadata["cipher"] = "\(tls.cipher)"
-        metadata["resumed"] = "\(tls.isResumed)"
+        metadata["resumed"] = .stringConvertible(tls.isResumed)
         if let alpn = tls.alpnProtocol { metadata["alpn"] = "\(alpn)" }
         if let subject = tls.peerCertificateSubject { metadata["client_subject"] = "\(subject)" }
       }

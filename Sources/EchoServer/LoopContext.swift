@@ -1,3 +1,4 @@
+import Logging
 import Sockets
 import StreamServices
 
@@ -22,14 +23,22 @@ final class LoopContext {
   let service: ServiceConfiguration
   /// The loop's clock in milliseconds, read once per wake-up: timeouts need no finer grain.
   var now: Int64
+  /// The loop's logger, and whether its level lets the per-connection lines below info
+  /// through: checked as a stored flag, so that a server at info pays nothing per read.
+  let logger: Logger
+  let logsDebug: Bool
+  let logsTrace: Bool
   /// Set when a connection freed much memory (a finished handshake, a close): the loop then
   /// hands free pages back to the system once it is quiet.
   var freedMemory = false
 
   init(
     splicePipe: SplicePipe?, statistics: LoopStatistics, limits: ServerConfiguration.Limits,
-    service: ServiceConfiguration
+    service: ServiceConfiguration, logger: Logger = Logger(label: "echo-server")
   ) {
+    self.logger = logger
+    self.logsDebug = logger.logLevel <= .debug
+    self.logsTrace = logger.logLevel <= .trace
     self.buffer = .allocate(byteCount: Self.bufferSize, alignment: 16)
     self.splicePipe = splicePipe
     self.statistics = statistics

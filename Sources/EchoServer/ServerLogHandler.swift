@@ -60,10 +60,13 @@ public struct ServerLogHandler: LogHandler {
     return line + "}\n"
   }
 
-  /// Integers stay numbers so that scripts can add them up; everything else is a string.
-  private static func json(_ value: Logger.Metadata.Value) -> String {
+  /// Numbers and booleans keep their JSON types, so that scripts can add them up and test them
+  /// without parsing strings; everything else is a string.
+  static func json(_ value: Logger.Metadata.Value) -> String {
     switch value {
     case .stringConvertible(let number as any BinaryInteger): "\(number)"
+    case .stringConvertible(let flag as Bool): flag ? "true" : "false"
+    case .stringConvertible(let number as Double) where number.isFinite: "\(number)"
     case .string(let text): quote(text)
     case .stringConvertible(let other): quote(other.description)
     case .array(let items): "[" + items.map(json).joined(separator: ",") + "]"

@@ -111,6 +111,14 @@ extension ServerLoop {
     }
     let connection = Connection(
       transport: transport, peer: peer.description, service: context.service, loop: context)
+    if context.logsDebug {
+      logger.debug(
+        "accepted",
+        metadata: [
+          "peer": "\(peer)", "transport": "\(transport.isTLS ? "tls" : "plaintext")",
+          "descriptor": .stringConvertible(connection.descriptor),
+        ])
+    }
     store(connection)
     timers.schedule(connection, at: connection.nextDeadline(context.limits))
     // A service that speaks first (chargen, source) starts without waiting for the client.

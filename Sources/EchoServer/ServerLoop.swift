@@ -47,13 +47,13 @@ final class ServerLoop {
     self.wakeup = wakeup
     self.control = control
     self.logger = logger
-    self.logger[metadataKey: "loop"] = "\(index)"
+    self.logger[metadataKey: "loop"] = .stringConvertible(index)
     let splice =
       control.currentTLS == nil && configuration.service.mode == .echo
       && getenv("SECUREECHO_NO_SPLICE") == nil
     self.context = LoopContext(
       splicePipe: splice ? try SplicePipe() : nil, statistics: LoopStatistics(),
-      limits: configuration.limits, service: configuration.service)
+      limits: configuration.limits, service: configuration.service, logger: self.logger)
     self.refusals = RefusalLog(limit: control.maxConnections)
     self.spareDescriptor = Self.openSpare()
     for listener in listeners {

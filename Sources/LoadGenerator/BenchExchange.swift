@@ -34,7 +34,7 @@ extension BenchLoop {
           needWrite = true
           connection.unfinishedWrite = length
         case .wantRead: connection.unfinishedWrite = length
-        case .closed: throw BenchError("the server closed the connection")
+        case .closed: throw BenchError("the server closed the connection", kind: "closed")
         }
       }
       // A sink answers nothing until the end; reading would only cost a syscall per write.
@@ -84,7 +84,8 @@ extension BenchLoop {
       while offset < count && buffer[offset] == SourcePattern.bytes[start + offset] { offset += 1 }
       throw BenchError(
         "echo mismatch on connection \(connection.slot) at byte \(connection.received + offset): "
-          + "sent \(SourcePattern.bytes[start + offset]), got \(buffer[offset])")
+          + "sent \(SourcePattern.bytes[start + offset]), got \(buffer[offset])",
+        kind: "echo_mismatch")
     }
   }
 
@@ -93,7 +94,8 @@ extension BenchLoop {
     connection.received += count
     if plan.service != .source && connection.received > connection.sent {
       throw BenchError(
-        "the server sent \(connection.received - connection.sent) bytes never sent to it")
+        "the server sent \(connection.received - connection.sent) bytes never sent to it",
+        kind: "echo_mismatch")
     }
     switch plan.mode {
     case .throughput:
@@ -131,7 +133,8 @@ extension BenchLoop {
   /// slot connects again for the rest of the run.
   private func serverClosed(_ connection: BenchConnection) throws {
     guard plan.service == .source, connection.received > 0 else {
-      throw BenchError("the server closed the connection after \(connection.received) bytes")
+      throw BenchError(
+        "the server closed the connection after \(connection.received) bytes", kind: "closed")
     }
     close(connection)
     if measuring && BenchClock.now() < clock.deadline && !clock.isAborted {
@@ -154,7 +157,7 @@ extension BenchLoop {
         connection.unfinishedWrite = 0
       case .wantWrite: return wait(connection, .writable)
       case .wantRead: return wait(connection, .readable)
-      case .closed: throw BenchError("the server closed the connection")
+      case .closed: throw BenchError("the server closed the connection", kind: "closed")
       }
     }
     if !connection.outputClosed {

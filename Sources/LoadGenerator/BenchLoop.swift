@@ -64,7 +64,7 @@ final class BenchLoop {
       if clock.setupExpired && ready + result.errors < slots.count {
         result.record(
           error: "\(slots.count - ready - result.errors) connections were not set up within "
-            + "\(clock.setupSeconds) s")
+            + "\(clock.setupSeconds) s", kind: "timeout")
       }
     }
     clock.arriveAndWaitForStart()
@@ -106,7 +106,9 @@ final class BenchLoop {
     while connections.elements.contains(where: { $0.phase == .awaitingReport }) {
       let now = BenchClock.now()
       guard now < end else {
-        result.record(error: "no sink report within \(seconds(plan.handshakeTimeout)) s of the end")
+        result.record(
+          error: "no sink report within \(seconds(plan.handshakeTimeout)) s of the end",
+          kind: "timeout")
         return
       }
       poll(timeoutMilliseconds: Int32(clamping: max(1, (end - now) / 1_000_000)))
@@ -123,7 +125,7 @@ final class BenchLoop {
     do {
       count = try epoll.wait(timeoutMilliseconds: timeout)
     } catch {
-      result.record(error: "\(error)")
+      record(error)
       clock.abort()
       return
     }
@@ -161,7 +163,7 @@ final class BenchLoop {
         connection,
         BenchError(
           "TLS handshake: no answer within \(seconds(plan.handshakeTimeout)) s "
-            + "(--handshake-timeout)"))
+            + "(--handshake-timeout)", kind: "timeout"))
     }
   }
 
@@ -230,9 +232,16 @@ final class BenchLoop {
     connection.phase = .exchanging
     connection.sent = 0
     connection.received = 0
-    if plan.mode == .handshakes, let stream = connection.transport?.tlsStream, measuring {
+    let stream = connection.transport?.tlsStream
+    if plan.mode == .handshakes && measuring {
+      // In plaintext the "handshake" is the TCP connect: timed all the same.
       result.latency.record((BenchClock.now() - connection.startedAt) / 1000)
-      if stream.isResumed { result.resumed += 1 }
+      if stream?.isResumed == true { result.resumed += 1 }
+    }
+    result.opened += 1
+    if result.tlsVersion == nil, let stream {
+      result.tlsVersion = stream.protocolVersion
+      result.cipher = stream.cipher
     }
     if plan.mode == .throughput || plan.mode == .latency { ready += 1 }
     connection.startedAt = BenchClock.now()
@@ -272,7 +281,7 @@ final class BenchLoop {
   }
 
   private func record(_ error: any Error) {
-    result.record(error: "\(error)")
+    result.record(error: "\(error)", kind: BenchError.kind(of: error))
   }
 
   func close(_ connection: BenchConnection) {
@@ -288,5 +297,38 @@ final class BenchLoop {
 
 struct BenchError: Error, CustomStringConvertible {
   var description: String
-  init(_ description: String) { self.description = description }
+  /// What went wrong, for the counts by kind: a word, not a sentence.
+  var kind: String
+  init(_ description: String, kind: String = "protocol") {
+    self.description = description
+    self.kind = kind
+  }
+
+  /// The kind of any error a load connection meets.
+  static func kind(of error: any Error) -> String {
+    switch error {
+    case let error as BenchError: return error.kind
+    case let error as TransportError:
+      switch error {
+      case .socket(let socket): return kind(of: socket)
+      case .tls(let tls): return kind(of: tls)
+      }
+    case let error as SocketError:
+      switch error.code {
+      case ECONNREFUSED: return "refused"
+      case ETIMEDOUT: return "timeout"
+      case ECONNRESET, EPIPE: return "reset"
+      default: return error.domain == .resolver ? "resolve" : "socket"
+      }
+    case let error as TLSError:
+      switch error.kind {
+      case .handshake: return "handshake"
+      case .verification: return "verification"
+      case .uncleanEOF: return "unclean_close"
+      case .io: return error.code == ECONNRESET || error.code == EPIPE ? "reset" : "tls_io"
+      case .configuration, .fileAccess, .protocolError: return "tls"
+      }
+    default: return "other"
+    }
+  }
 }

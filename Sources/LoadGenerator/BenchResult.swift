@@ -21,6 +21,13 @@ public struct BenchResult: Sendable {
   public var reportedBytes = 0
   /// The first few errors, in words.
   public var errorMessages: [String] = []
+  /// Every error counted by what went wrong (`refused`, `timeout`, `echo_mismatch`...).
+  public var errorKinds: [String: Int] = [:]
+  /// Connections that were set up (connected and, over TLS, through their handshake).
+  public var opened = 0
+  /// What the first TLS connection negotiated; nil in plaintext.
+  public var tlsVersion: String?
+  public var cipher: String?
   /// Round-trip (latency) or handshake (handshakes) times in microseconds.
   public var latency = Histogram<UInt64>(
     highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -31,8 +38,9 @@ public struct BenchResult: Sendable {
     self.threads = threads
   }
 
-  mutating func record(error: String) {
+  mutating func record(error: String, kind: String) {
     errors += 1
+    errorKinds[kind, default: 0] += 1
     if errorMessages.count < 5 { errorMessages.append(error) }
   }
 
@@ -44,6 +52,10 @@ public struct BenchResult: Sendable {
     errors += other.errors
     stalled += other.stalled
     reportedBytes += other.reportedBytes
+    opened += other.opened
+    errorKinds.merge(other.errorKinds, uniquingKeysWith: +)
+    tlsVersion = tlsVersion ?? other.tlsVersion
+    cipher = cipher ?? other.cipher
     errorMessages += other.errorMessages.prefix(max(0, 5 - errorMessages.count))
     latency.add(other.latency)
   }

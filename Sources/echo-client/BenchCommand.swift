@@ -134,7 +134,7 @@ struct BenchCommand: ParsableCommand {
     if json || result.operations > 0 {
       let report =
         json
-        ? BenchReport.json(result)
+        ? BenchReport.json(result, plan: plan, target: server.target)
         : BenchReport.table(result, plan: plan, target: server.target)
       try? StandardIO.write(report, to: StandardIO.output)
     }

@@ -8,6 +8,11 @@ enum BenchReport {
       ("mode", result.mode.rawValue),
       ("server", target),
       (
+        "transport",
+        result.tlsVersion.map { "\($0), \(result.cipher ?? "")" }
+          ?? (plan.tls == nil ? "plaintext" : "TLS")
+      ),
+      (
         "connections",
         "\(result.connections) on \(result.threads) thread\(result.threads == 1 ? "" : "s")"
       ),
@@ -70,11 +75,18 @@ enum BenchReport {
     result.percentiles.map { ("latency \($0.0)", "\($0.1) µs") }
   }
 
-  static func json(_ result: BenchResult) -> String {
+  static func json(_ result: BenchResult, plan: BenchPlan, target: String) -> String {
     let latency = result.percentiles.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
     let errors = result.errorMessages.map { quote($0) }.joined(separator: ",")
+    let kinds = result.errorKinds.keys.sorted().map { "\(quote($0)):\(result.errorKinds[$0]!)" }
+    func text(_ value: String?) -> String { value.map(quote) ?? "null" }
     let fields = [
-      "\"mode\":\"\(result.mode.rawValue)\"", "\"connections\":\(result.connections)",
+      "\"mode\":\"\(result.mode.rawValue)\"", "\"target\":\(quote(target))",
+      "\"transport\":\"\(plan.tls == nil ? "plaintext" : "tls")\"",
+      "\"service\":\"\(plan.service.rawValue)\"", "\"tls_version\":\(text(result.tlsVersion))",
+      "\"cipher\":\(text(result.cipher))", "\"connections\":\(result.connections)",
+      "\"opened\":\(result.opened)",
+      "\"held\":\(result.mode == .hold ? "\(result.roundTrips)" : "null")",
       "\"threads\":\(result.threads)", "\"duration_s\":\(result.elapsed)",
       "\"bytes\":\(result.bytes)", "\"mb_per_s\":\(format(result.megabytesPerSecond, 3))",
       "\"round_trips\":\(result.roundTrips)",
@@ -83,7 +95,8 @@ enum BenchReport {
       "\"handshakes_per_s\":\(format(result.handshakesPerSecond, 1))",
       "\"resumed\":\(result.resumed)", "\"latency_us\":{\(latency)}",
       "\"stalled\":\(result.stalled)", "\"reported_bytes\":\(result.reportedBytes)",
-      "\"errors\":\(result.errors)", "\"error_messages\":[\(errors)]",
+      "\"errors\":\(result.errors)", "\"errors_by_kind\":{\(kinds.joined(separator: ","))}",
+      "\"error_messages\":[\(errors)]",
     ]
     return "{" + fields.joined(separator: ",") + "}\n"
   }

@@ -207,7 +207,7 @@ struct EchoServerCommand: ParsableCommand {
         draining = true
         logger.notice(
           "shutting down: no longer accepting, draining open connections",
-          metadata: ["signal": "\(name)", "drain_timeout_s": "\(drainTimeout)"])
+          metadata: ["signal": "\(name)", "drain_timeout_s": .stringConvertible(drainTimeout)])
         server.drain()
       case .stop(let name):
         logger.notice(

@@ -41,7 +41,31 @@ struct LoadGeneratorTests {
     #expect(result.termination == .exit(0), "\(result.stderr)")
     #expect(json["errors"] as? Int == 0, "\(json)")
     #expect((json[measured] as? Int ?? 0) > 0, "nothing measured: \(json)")
-    if arguments[0] == "hold" { #expect(json["round_trips"] as? Int == 20, "\(json)") }
+    if arguments[0] == "hold" { #expect(json["held"] as? Int == 20, "\(json)") }
+    #expect(json["target"] as? String == "127.0.0.1:\(server.port)", "\(json)")
+    #expect(json["transport"] as? String == "tls" && json["service"] as? String == "echo")
+    #expect((json["tls_version"] as? String)?.hasPrefix("TLSv1.") == true, "\(json)")
+    #expect((json["cipher"] as? String)?.isEmpty == false, "\(json)")
+    #expect((json["opened"] as? Int ?? 0) >= (arguments[0] == "handshakes" ? 1 : 4), "\(json)")
+    #expect((json["errors_by_kind"] as? [String: Any])?.isEmpty == true, "\(json)")
+  }
+
+  @Test("plaintext handshakes time the TCP connect; errors are counted by kind")
+  func plaintextHandshakesAndErrorKinds() async throws {
+    let server = try await ServerProcess.start(.plaintext)
+    let (result, json) = try await Self.bench(
+      ["handshakes", "--connections", "2"], port: server.port, plaintext: true)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    let latency = try #require(json["latency_us"] as? [String: Int], "\(json)")
+    #expect((latency["max"] ?? 0) > 0 && (latency["p50"] ?? 0) > 0, "\(json)")
+    #expect(json["tls_version"] is NSNull && json["transport"] as? String == "plaintext")
+    let port = server.port
+    server.stop()
+
+    let (refused, failed) = try await Self.bench(
+      ["latency", "--connections", "2"], port: port, plaintext: true)
+    #expect(refused.termination != .exit(0))
+    #expect((failed["errors_by_kind"] as? [String: Int])?["refused"] ?? 0 >= 1, "\(failed)")
   }
 
   @Test("handshakes --resume resumes with tickets")
