@@ -126,17 +126,27 @@ SERVERS=(secureecho)
 put servers "${SERVERS[*]}"
 kind_of() { case $1 in secureecho) echo se ;; *) echo "$1" ;; esac; }
 
+# tls_loads RUNNER NAME: the three TLS loads against the server just started, through RUNNER
+# (scenario, or syscalls under strace); NAME is a printf format for the load's result name.
+tls_loads() {
+  local runner=$1 format=$2 load args name
+  for load in "throughput:--connections 50 --size 16384" "latency:--connections 50 --size 64" \
+    "handshakes:--connections 8"; do
+    args=${load#*:}
+    load=${load%%:*}
+    # shellcheck disable=SC2059
+    printf -v name "$format" "$load"
+    # shellcheck disable=SC2086
+    "$runner" "$name" "$load" "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" $args
+  done
+}
+
 # round SERVER N: every side-by-side scenario against one server, results named SERVER.*.rN.
 round() {
   local server=$1 n=$2 kind
   kind=$(kind_of "$server")
   if start_server "$server.tls.r$n" "$kind" tls && check_echo "$server" "$STARTED_PORT"; then
-    scenario "$server.throughput.r$n" throughput "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-      --connections 50 --size 16384
-    scenario "$server.latency.r$n" latency "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-      --connections 50 --size 64
-    scenario "$server.handshakes.r$n" handshakes "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-      --connections 8
+    tls_loads scenario "$server.%s.r$n"
     stop_pid "$STARTED_PID"
   fi
   if start_server "$server.rsa.r$n" "$kind" rsa; then

@@ -36,12 +36,7 @@ else
     say "== $server: system calls"
     kind=$(kind_of "$server")
     if start_server "$server.strace" "$kind" tls; then
-      syscalls "$server.sys-throughput" throughput "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-        --connections 50 --size 16384
-      syscalls "$server.sys-latency" latency "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-        --connections 50 --size 64
-      syscalls "$server.sys-handshakes" handshakes "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" \
-        --connections 8
+      tls_loads syscalls "$server.sys-%s"
       stop_pid "$STARTED_PID"
     fi
     if start_server "$server.strace-plain" "$kind" plain; then
