@@ -86,9 +86,7 @@ extension EchoServerCommand {
     guard let maxConnections else { return }
     try RangeCheck.require("--max-connections", maxConnections, in: 1...Int.max)
     // Each connection is a descriptor: more than the hard limit allows could never be open.
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-    let hard = Int(clamping: limit.rlim_max)
+    guard let hard = FileDescriptorLimit.hardLimit() else { return }
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     let possible = max(1, hard - Self.reservedDescriptors(threads: threadCount))
     if maxConnections > possible {
