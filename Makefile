@@ -5,6 +5,8 @@
 #   make certs       CA, server and client certificates (KEY=rsa for RSA-2048); leaves that
 #                    expire within 7 days are issued again
 #   make bench       benchmarks against OpenSSL's floor and peers; rewrites BENCHMARKS.md
+#   make install     the executables, man pages and shell completions under $(PREFIX)
+#   make uninstall   removes what make install put there
 
 SWIFT ?= swift
 OPENSSL ?= openssl
@@ -18,6 +20,8 @@ CA_DAYS ?= 3650
 # and `make test`), keeping the CA.
 RENEW_WITHIN ?= 604800
 ARGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 ifeq ($(KEY),rsa)
 GENPKEY := $(OPENSSL) genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048
@@ -31,7 +35,7 @@ DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
 .PHONY: all build release run run-plain test test-sanitize certs renew-expiring dev-certs \
-        clean-certs clean format lint bench
+        clean-certs clean format lint bench man completions install uninstall
 .DELETE_ON_ERROR:
 
 all: build
@@ -39,8 +43,10 @@ all: build
 build:
 	$(SWIFT) build
 
+# The Swift runtime linked in: the executables need only the system's libc and OpenSSL, so an
+# installed copy runs on a machine without a Swift toolchain.
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 run: release certs
 	.build/release/echo-server --host localhost --port 4433 $(ARGS)
@@ -48,8 +54,9 @@ run: release certs
 run-plain: release
 	.build/release/echo-server --plaintext --host localhost --port 8080 $(ARGS)
 
-# The tests drive the built executables, so build everything before running them.
-test: certs lint
+# The tests drive the built executables, so build everything before running them; the README
+# and install tests use the release build, man pages and completions, as a user would.
+test: certs lint release man completions
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -62,7 +69,7 @@ test: certs lint
 SANITIZER_LOGS := $(CURDIR)/.build-sanitizer-logs
 SANITIZERS ?= thread address
 SANITIZER_WIDTH ?= 4
-test-sanitize: certs
+test-sanitize: certs release man completions
 	rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS)
 	set -e; for sanitizer in $(SANITIZERS); do \
 	  echo "== tests under the $$sanitizer sanitizer"; \
@@ -134,6 +141,45 @@ $(CERTS)/%.crt: $(CERTS)/%.key $(CERTS)/%.ext $(CERTS)/ca.crt $(CERTS)/ca.key
 	$(OPENSSL) x509 -req -in $(CERTS)/$*.csr -CA $(CERTS)/ca.crt -CAkey $(CERTS)/ca.key \
 	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -days $(DAYS) -extfile $(CERTS)/$*.ext -out $@
 	rm -f $(CERTS)/$*.csr
+
+# Man pages from the argument parser's own description of the options (man/manpage.py), and
+# the parser's shell completions, into $(SHARE).
+TOOLS := echo-server echo-client
+SHARE := .build/share
+man: release
+	mkdir -p $(SHARE)/man
+	set -e; for tool in $(TOOLS); do \
+	  python3 man/manpage.py .build/release/$$tool "$$(.build/release/$$tool --version)" > $(SHARE)/man/$$tool.1; \
+	done
+
+completions: release
+	mkdir -p $(SHARE)/completions
+	set -e; for tool in $(TOOLS); do \
+	  .build/release/$$tool --generate-completion-script bash > $(SHARE)/completions/$$tool.bash; \
+	  .build/release/$$tool --generate-completion-script zsh > $(SHARE)/completions/_$$tool; \
+	  .build/release/$$tool --generate-completion-script fish > $(SHARE)/completions/$$tool.fish; \
+	done
+
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
+BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+install: release man completions
+	install -d $(BINDIR) $(MANDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
+	set -e; for tool in $(TOOLS); do \
+	  install -m 755 .build/release/$$tool $(BINDIR)/$$tool; \
+	  install -m 644 $(SHARE)/man/$$tool.1 $(MANDIR)/$$tool.1; \
+	  install -m 644 $(SHARE)/completions/$$tool.bash $(BASHDIR)/$$tool; \
+	  install -m 644 $(SHARE)/completions/_$$tool $(ZSHDIR)/_$$tool; \
+	  install -m 644 $(SHARE)/completions/$$tool.fish $(FISHDIR)/$$tool.fish; \
+	done
+
+uninstall:
+	for tool in $(TOOLS); do \
+	  rm -f $(BINDIR)/$$tool $(MANDIR)/$$tool.1 $(BASHDIR)/$$tool $(ZSHDIR)/_$$tool \
+	    $(FISHDIR)/$$tool.fish; \
+	done
 
 clean-certs:
 	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl

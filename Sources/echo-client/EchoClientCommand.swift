@@ -17,9 +17,11 @@ struct EchoClientCommand: ParsableCommand {
       Interactive when stdin is a terminal (or with --interactive): type a line at the ':' \
       prompt and the echo is shown as '>line'; an empty line or end of input ends the session.
 
-      Otherwise pipe mode: all of stdin is sent, then the sending side is closed, and exactly the \
-      bytes that come back are written to stdout. The exit status is non-zero if the reply is \
-      not what the server's --mode promises (an echo: as many bytes as were sent).
+      Otherwise pipe mode: all of stdin is sent and exactly the bytes that come back are written \
+      to stdout; once the whole echo is back (or --reply-timeout passes), the sending side is \
+      closed. The exit status is non-zero if the reply is not what the server's --mode promises \
+      (an echo: as many bytes as were sent); a server that closes without close_notify after a \
+      complete echo is only a warning.
 
       A one-line summary of the handshake (TLS version, cipher, server certificate) goes to \
       stderr.
