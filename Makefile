@@ -35,7 +35,7 @@ DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
 .PHONY: all build release run run-plain test test-sanitize certs renew-expiring dev-certs \
-        clean-certs clean format lint bench man completions install uninstall
+        clean-certs clean format lint bench man completions install uninstall cert ocsp
 .DELETE_ON_ERROR:
 
 all: build
@@ -85,7 +85,7 @@ test-sanitize: certs release man completions
 	fi
 	@echo "sanitizers: no reports"
 
-# Benchmarks (about 8 minutes; the first run also builds the SwiftNIO peer, a few minutes more):
+# Benchmarks (about 9 minutes; the first run also builds the SwiftNIO peer, a few minutes more):
 # OpenSSL's own floor (bench/openssl-floor.c), then echo-server, the SwiftNIO + NIOSSL peer and
 # the Go crypto/tls peer (bench/peers/, built into $(BENCH_BUILD) and reused) side by side in
 # rounds, and the installed classic peers (socat, ncat, stunnel), on 127.0.0.1 only. Writes the
@@ -181,8 +181,33 @@ uninstall:
 	    $(FISHDIR)/$$tool.fish; \
 	done
 
+# Another certificate from the development CA, for --sni: make cert NAME=a.test makes
+# certs/a.test.crt and certs/a.test.key (subjectAltName DNS:a.test).
+cert: dev-certs
+	@test -n "$(NAME)" || { echo "make cert: give the name, e.g. make cert NAME=a.test" >&2; exit 64; }
+	umask 077 && $(GENPKEY) -out $(CERTS)/$(NAME).key
+	$(OPENSSL) req -new -key $(CERTS)/$(NAME).key -subj "/O=SecureEcho Development/CN=$(NAME)" \
+	  -out $(CERTS)/$(NAME).csr
+	printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:%s\n' \
+	  "$(NAME)" > $(CERTS)/$(NAME).csr.ext
+	$(OPENSSL) x509 -req -in $(CERTS)/$(NAME).csr -CA $(CERTS)/ca.crt -CAkey $(CERTS)/ca.key \
+	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -days $(DAYS) -extfile $(CERTS)/$(NAME).csr.ext \
+	  -out $(CERTS)/$(NAME).crt
+	rm -f $(CERTS)/$(NAME).csr $(CERTS)/$(NAME).csr.ext
+
+# A "good" OCSP response for certs/server.crt, valid 7 days, signed by the development CA
+# acting as its own responder: certs/server.ocsp.der, for --ocsp-response.
+ocsp: dev-certs
+	printf 'V\t991231235959Z\t\t%s\tunknown\t/CN=localhost\n' \
+	  "$$($(OPENSSL) x509 -in $(CERTS)/server.crt -noout -serial | cut -d= -f2)" > $(CERTS)/ocsp-index.txt
+	$(OPENSSL) ocsp -issuer $(CERTS)/ca.crt -cert $(CERTS)/server.crt -no_nonce \
+	  -reqout $(CERTS)/ocsp-request.der
+	$(OPENSSL) ocsp -index $(CERTS)/ocsp-index.txt -rsigner $(CERTS)/ca.crt -rkey $(CERTS)/ca.key \
+	  -CA $(CERTS)/ca.crt -reqin $(CERTS)/ocsp-request.der -respout $(CERTS)/server.ocsp.der -ndays 7
+	rm -f $(CERTS)/ocsp-index.txt $(CERTS)/ocsp-request.der
+
 clean-certs:
-	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl
+	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl $(CERTS)/*.der
 
 clean:
 	rm -rf .build .build-thread .build-address .build-sanitizer-logs

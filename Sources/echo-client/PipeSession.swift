@@ -138,7 +138,7 @@ final class PipeSession {
         step = try stream.read(into: output)
       } catch {
         // (A `catch .tls(let e) where` pattern here crashes the Swift 6.3 compiler.)
-        guard case .tls(let tls) = error, tls.kind == .uncleanEOF else { throw error }
+        guard endsWithoutCloseNotify(error) else { throw error }
         closedUncleanly = true
         return
       }
@@ -158,6 +158,20 @@ final class PipeSession {
       }
 
       if !progressed { try waitForEvents(needWritable: needWritable) }
+    }
+  }
+
+  /// The server ended without close_notify: it closed, or, once the whole echo is back and our
+  /// close_notify went out, it reset (a server that closes with our close_notify unread sends
+  /// a reset instead of a FIN). Either way nothing of the reply is missing.
+  private func endsWithoutCloseNotify(_ error: TransportError) -> Bool {
+    switch error {
+    case .tls(let tls) where tls.kind == .uncleanEOF: return true
+    case .tls(let tls) where tls.kind == .io && tls.code == ECONNRESET:
+      return outputClosed && mode.repliesWithSameLength && received == sent
+    case .socket(let socket) where socket.isConnectionReset:
+      return outputClosed && mode.repliesWithSameLength && received == sent
+    default: return false
     }
   }
 
