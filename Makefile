@@ -5,6 +5,7 @@
 #   make certs       CA, server and client certificates (KEY=rsa for RSA-2048); leaves that
 #                    expire within 7 days are issued again
 #   make bench       benchmarks against OpenSSL's floor and peers; rewrites BENCHMARKS.md
+#   make             release build, man pages and completions (what make install copies)
 #   make install     the executables, man pages and shell completions under $(PREFIX)
 #   make uninstall   removes what make install put there
 
@@ -38,7 +39,8 @@ DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
         clean-certs clean format lint bench man completions install uninstall cert ocsp
 .DELETE_ON_ERROR:
 
-all: build
+# `make && sudo make install`: everything install copies is built here, as the user.
+all: release man completions
 
 build:
 	$(SWIFT) build
@@ -48,11 +50,13 @@ build:
 release:
 	$(SWIFT) build -c release --static-swift-stdlib
 
+# No --host or --port here: they are the defaults, and ARGS may give its own (--host and
+# --listen add listeners, they do not replace one).
 run: release certs
-	.build/release/echo-server --host localhost --port 4433 $(ARGS)
+	.build/release/echo-server $(ARGS)
 
 run-plain: release
-	.build/release/echo-server --plaintext --host localhost --port 8080 $(ARGS)
+	.build/release/echo-server --plaintext $(ARGS)
 
 # The tests drive the built executables, so build everything before running them; the README
 # and install tests use the release build, man pages and completions, as a user would.
@@ -165,7 +169,11 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-install: release man completions
+# Copies only: under sudo, a build would run as root (or find no swift on root's PATH).
+install:
+	@for file in $(foreach tool,$(TOOLS),.build/release/$(tool) $(SHARE)/man/$(tool).1 $(SHARE)/completions/$(tool).bash); do \
+	  test -f $$file || { echo "make install: $$file is missing: run 'make' first (as yourself, not root)" >&2; exit 66; }; \
+	done
 	install -d $(BINDIR) $(MANDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
 	set -e; for tool in $(TOOLS); do \
 	  install -m 755 .build/release/$$tool $(BINDIR)/$$tool; \

@@ -8,8 +8,8 @@ public struct TLSOptions: ParsableArguments {
 
   @Option(
     help: """
-      Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers) or \
-      modern (TLS 1.3 only).
+      Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, forward-secret AEAD ciphers; the \
+      default) or modern (TLS 1.3 only).
       """)
   public var tlsProfile: TLSConfiguration.Profile?
 

@@ -190,11 +190,16 @@ public final class EchoServer: Sendable {
       for address in resolved {
         // With port 0, every address of a name gets the port the kernel gave the first one.
         let target = SocketAddress(numericHost: address.host, port: port) ?? address
-        if target.port != 0, let earlier = bound[target] {
+        if target.port != 0, let (other, earlier) = bound.first(where: { $0.key.overlaps(target) })
+        {
+          // Said here rather than as the kernel's "Address already in use", which reads as if
+          // another process had the port.
           throw .listen(
             SocketError(
               "listen on \(entry)",
-              reason: "\(target) is already a listener (from \(earlier)); name each address once",
+              reason: other == target
+                ? "\(target) is already a listener (from \(earlier)); name each address once"
+                : "\(target) overlaps \(other) (from \(earlier)), which already listens on it",
               errno: EADDRINUSE))
         }
         do {

@@ -63,3 +63,12 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     init(_ reason: String) { self.reason = reason }
   }
 }
+
+extension SocketAddress {
+  /// Whether listeners on both would take the same port: the same address, or a wildcard of
+  /// the same family (IPv6 listeners are IPv6-only, so `::` leaves IPv4 alone).
+  public func overlaps(_ other: SocketAddress) -> Bool {
+    guard port == other.port, family == other.family else { return false }
+    return self == other || [host, other.host].contains { $0 == "0.0.0.0" || $0 == "::" }
+  }
+}

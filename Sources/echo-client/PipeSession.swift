@@ -23,8 +23,13 @@ final class PipeSession {
   /// The start of what came back: the sink's report line, or a TLS alert from a TLS server
   /// that a plaintext client reached.
   private var replyStart: [UInt8] = []
-  /// The server closed its side without a close_notify (TLS).
+  /// The server closed its side without a close_notify (TLS), or reset the connection once
+  /// the reply was complete.
   private(set) var closedUncleanly = false
+  private var resetAfterReply = false
+  /// Reverse mode: the bytes sent up to the last line end. The server holds a line until it
+  /// ends, so only that much can come back before our side is closed.
+  private var sentThroughLastLine = 0
   private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private let output = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
   private var inputStart = 0
@@ -58,7 +63,9 @@ final class PipeSession {
         "connection failed after \(sent) bytes sent, \(received) received: \(error)"
           + ClientHints.afterHandshake(error), status: .ioError)
     }
-    if case .plain = stream, replyStart.starts(with: [0x15, 0x03]) {
+    // (A complete echo of input that happens to start with those bytes is not an alert.)
+    let completeEcho = mode.repliesWithSameLength && received == sent
+    if case .plain = stream, replyStart.starts(with: [0x15, 0x03]), !completeEcho {
       throw ClientFailure(
         "the server answered with a TLS alert: it speaks TLS (leave out --plaintext)",
         status: .unavailable)
@@ -74,13 +81,13 @@ final class PipeSession {
     if closedUncleanly {
       // The reply is complete by the count the mode promises, so nothing was cut off; a
       // mode without such a count cannot tell truncation from the end.
-      guard mode.repliesWithSameLength || mode == .sink else {
+      guard mode.repliesWithSameLength || mode == .sink || mode == .discard else {
         throw ClientFailure(
           "the server closed the connection without close_notify after \(received) bytes: "
             + "the reply may be truncated", status: .ioError)
       }
-      StandardIO.printError(
-        "echo-client: warning: the server closed without close_notify (the reply was complete)")
+      let how = resetAfterReply ? "reset the connection" : "closed without close_notify"
+      StandardIO.printError("echo-client: warning: the server \(how) (the reply was complete)")
     }
   }
 
@@ -116,6 +123,11 @@ final class PipeSession {
       if inputStart < inputEnd {
         switch try stream.write(UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd])) {
         case .done(let count):
+          if mode == .reverse,
+            let end = input[inputStart..<inputStart + count].lastIndex(of: UInt8(ascii: "\n"))
+          {
+            sentThroughLastLine = sent + (end - inputStart) + 1
+          }
           inputStart += count
           sent += count
           progressed = true
@@ -168,9 +180,11 @@ final class PipeSession {
     switch error {
     case .tls(let tls) where tls.kind == .uncleanEOF: return true
     case .tls(let tls) where tls.kind == .io && tls.code == ECONNRESET:
-      return outputClosed && mode.repliesWithSameLength && received == sent
+      resetAfterReply = outputClosed && mode.repliesWithSameLength && received == sent
+      return resetAfterReply
     case .socket(let socket) where socket.isConnectionReset:
-      return outputClosed && mode.repliesWithSameLength && received == sent
+      resetAfterReply = outputClosed && mode.repliesWithSameLength && received == sent
+      return resetAfterReply
     default: return false
     }
   }
@@ -178,7 +192,12 @@ final class PipeSession {
   /// Whether everything sent has come back, for a mode that answers byte for byte. Until then
   /// our close_notify (or FIN) waits: a TLS 1.2 server may answer it by dropping what it still
   /// had to write (RFC 5246 7.2.1), and some servers stop echoing on a FIN.
-  private var echoIsBack: Bool { !mode.repliesWithSameLength || received >= sent }
+  private var echoIsBack: Bool {
+    switch mode {
+    case .reverse: received >= sentThroughLastLine
+    default: !mode.repliesWithSameLength || received >= sent
+    }
+  }
 
   private var echoWaitExpired: Bool {
     MonotonicClock.milliseconds() - max(lastReply, inputEndedAt) >= Int64(replyTimeoutMilliseconds)
@@ -196,8 +215,10 @@ final class PipeSession {
     // Waiting for the rest of an echo is bounded; everything else waits for an event.
     let waitingForEcho = inputEnded && inputStart == inputEnd && !outputClosed
     let waited = MonotonicClock.milliseconds() - max(lastReply, inputEndedAt)
+    // Once the wait is over, the close is under way and waits for the socket like any write.
     let timeout =
-      waitingForEcho ? Int32(clamping: max(1, Int64(replyTimeoutMilliseconds) - waited)) : -1
+      waitingForEcho && !echoWaitExpired
+      ? Int32(clamping: max(1, Int64(replyTimeoutMilliseconds) - waited)) : -1
     try SystemCall.blocking("poll") { poll(&events, nfds_t(count), timeout) }
     if wantsInput && events[1].revents != 0 {
       let count = try StandardIO.read(StandardIO.input, into: input)

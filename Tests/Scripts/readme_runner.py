@@ -2,7 +2,7 @@
 """Runs the shell blocks of README.md that are marked runnable, as a new user would type them.
 
 A block is runnable when the line before its ```sh fence is `<!-- runnable -->`. Its lines run
-one by one with bash, in a scratch directory that sees the checkout's certs/ and .build/, with
+one by one with bash, in a scratch directory with a copy of certs/ and the checkout's .build/, with
 .build/release on PATH (what the README tells a user to do without `make install`):
 
 - `echo-server ...` starts a server in the background for the lines after it (the block's
@@ -207,9 +207,10 @@ def run_line(command, workdir, environment, expected):
     if typed and not process.stdin.closed:
         end_input(process)
     wanted = [text.encode() for text in expected] or [b"hello"]
-    if typed and process.poll() is None and all(text in output for text in wanted):
-        # A tool that goes on after the end of its input (`s_client -quiet` ignores it): the
-        # user has seen the answer and interrupts it (SIGTERM to the line's process group).
+    ignores_end_of_input = "-quiet" in code  # s_client -quiet implies -ign_eof
+    if typed and ignores_end_of_input and process.poll() is None \
+            and all(text in output for text in wanted):
+        # The user has seen the answer and interrupts it (SIGTERM to the line's process group).
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -234,7 +235,10 @@ def main():
         print("readme: no runnable blocks", file=sys.stderr)
         return 1
     workdir = tempfile.mkdtemp(prefix="readme-")
-    for name in ("certs", ".build", "Makefile"):
+    # A copy of certs/, so that `make cert` and `make ocsp` write beside the copy, not into
+    # the checkout other tests read at the same time.
+    shutil.copytree(os.path.join(root, "certs"), os.path.join(workdir, "certs"))
+    for name in (".build", "Makefile"):
         os.symlink(os.path.join(root, name), os.path.join(workdir, name))
     environment = dict(os.environ)
     environment["PATH"] = os.path.join(root, ".build/release") + ":" + environment["PATH"]

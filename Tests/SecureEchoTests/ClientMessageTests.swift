@@ -109,9 +109,35 @@ struct ClientMessageTests {
 
     #expect(result.termination == .exit(0), "\(result.stderr)")
     #expect(result.stdout == Data(payload.utf8))
+    // Closed, or reset when our close_notify reached it unread: both after the whole echo.
     #expect(
-      result.stderr.contains("warning: the server closed without close_notify"), "\(result.stderr)")
+      result.stderr.contains("warning: the server closed without close_notify")
+        || result.stderr.contains("warning: the server reset the connection"), "\(result.stderr)")
     #expect(try await !outcome.clientClosedEarly, "close_notify was sent before the echo was back")
+  }
+
+  @Test("reverse mode: an unterminated last line comes back once the client ends its side")
+  func reverseWithoutLastNewline() async throws {
+    let server = try await ServerProcess.start(.tls, extraArguments: ["--mode", "reverse"])
+    defer { server.stop() }
+    // The server holds "ghi" until our close_notify; waiting for it first would only end at
+    // --reply-timeout, and the command's own time limit is far below that.
+    let result = try await client(
+      ["--mode", "reverse", "--reply-timeout", "3600"], port: server.port, input: "abc\ndefghi")
+
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stdoutText == "cba\nihgfed")
+  }
+
+  @Test("plaintext input that starts like a TLS alert is echoed, not taken for one")
+  func alertLookingInput() async throws {
+    let server = try await ServerProcess.start(.plaintext)
+    defer { server.stop() }
+    let input = "\u{15}\u{03}\u{03}\u{00}\u{02}\u{02}\u{32} and more"
+    let result = try await client(["--plaintext"], port: server.port, input: input)
+
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stdout == Data(input.utf8))
   }
 
   @Test("part of the echo and then no close_notify: an error naming the counts, exit 74")

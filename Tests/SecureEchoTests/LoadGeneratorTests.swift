@@ -59,11 +59,19 @@ struct LoadGeneratorTests {
     let latency = try #require(json["latency_us"] as? [String: Int], "\(json)")
     #expect((latency["max"] ?? 0) > 0 && (latency["p50"] ?? 0) > 0, "\(json)")
     #expect(json["tls_version"] is NSNull && json["transport"] as? String == "plaintext")
-    let port = server.port
     server.stop()
 
+    // A port this test holds without listening: refused, and no other test can be given it.
+    let closed = try Socket.tcp(.ipv4)
+    defer { closed.close() }
+    try SocketAddress(numericHost: "127.0.0.1", port: 0)!.withSockAddr {
+      (pointer, length) throws(SocketError) in
+      guard bind(closed.descriptor, pointer, length) == 0 else {
+        throw SocketError("bind", errno: errno)
+      }
+    }
     let (refused, failed) = try await Self.bench(
-      ["latency", "--connections", "2"], port: port, plaintext: true)
+      ["latency", "--connections", "2"], port: try closed.localAddress().port, plaintext: true)
     #expect(refused.termination != .exit(0))
     #expect((failed["errors_by_kind"] as? [String: Int])?["refused"] ?? 0 >= 1, "\(failed)")
   }

@@ -30,6 +30,19 @@ struct ListenAddressTests {
     }
   }
 
+  @Test("listeners overlap on the same address, or under a wildcard of the same family")
+  func overlaps() throws {
+    func address(_ host: String, _ port: UInt16 = 4433) throws -> SocketAddress {
+      try #require(SocketAddress(numericHost: host, port: port))
+    }
+    #expect(try address("127.0.0.1").overlaps(address("127.0.0.1")))
+    #expect(try address("0.0.0.0").overlaps(address("127.0.0.1")))
+    #expect(try address("::1").overlaps(address("::")))
+    #expect(try !address("::").overlaps(address("127.0.0.1")))
+    #expect(try !address("0.0.0.0").overlaps(address("127.0.0.1", 4434)))
+    #expect(try !address("127.0.0.1").overlaps(address("127.0.0.2")))
+  }
+
   @Test("* is every IPv4 and every IPv6 interface, each its own listener")
   func wildcard() throws {
     let resolved = try ListenAddress(host: "*", port: 4433).resolve()
