@@ -193,6 +193,12 @@ uninstall:
 # certs/a.test.crt and certs/a.test.key (subjectAltName DNS:a.test).
 cert: dev-certs
 	@test -n "$(NAME)" || { echo "make cert: give the name, e.g. make cert NAME=a.test" >&2; exit 64; }
+	@case "$(NAME)" in ca|server|client) \
+	  echo "make cert: '$(NAME)' is a development certificate's own name; choose another" >&2; exit 64;; esac
+	@echo "$(NAME)" | grep -Eq '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$$' || \
+	  { echo "make cert: NAME must be a DNS name (letters, digits, dots, hyphens), not '$(NAME)'" >&2; exit 64; }
+	@test ! -e $(CERTS)/$(NAME).key || \
+	  { echo "make cert: $(CERTS)/$(NAME).key exists; remove it first to make a new one" >&2; exit 73; }
 	umask 077 && $(GENPKEY) -out $(CERTS)/$(NAME).key
 	$(OPENSSL) req -new -key $(CERTS)/$(NAME).key -subj "/O=SecureEcho Development/CN=$(NAME)" \
 	  -out $(CERTS)/$(NAME).csr

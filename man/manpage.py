@@ -59,7 +59,8 @@ def options(command):
         text = argument.get("abstract", "")
         if argument.get("defaultValue") and "default" not in text:
             text += " (default: " + argument["defaultValue"] + ")"
-        if argument.get("isRepeating") and argument["kind"] == "option":
+        if argument.get("isRepeating") and argument["kind"] == "option" \
+                and "repeatable" not in text.lower():
             text += " Repeatable."
         out.append(roff(text))
     return out

@@ -21,8 +21,12 @@ extension ParsableCommand {
       let message = fullMessage(for: error)
       if code == .success || (error as? CleanExit) != nil { exit(withError: error) }
       // Errors the command already reported carry only an exit code and no message.
-      if let line = message.split(separator: "\n").first {
-        let text = line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : String(line)
+      let lines = message.split(separator: "\n")
+      if let line = lines.first {
+        var text = line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : String(line)
+        // "Please provide one of the following:" comes with the values as a list below it.
+        let values = lines.dropFirst().prefix { $0.hasPrefix("  - ") }.map { $0.dropFirst(4) }
+        if !values.isEmpty { text += " " + values.joined(separator: ", ") }
         let help = helpCommand(arguments)
         StandardIO.printError("\(configuration.commandName ?? "command"): \(text) (see '\(help)')")
       }

@@ -275,7 +275,8 @@ final class BenchLoop {
       addressIndex = connection.addressIndex + 1
       connect(slot: connection.slot, session: connection.session)
     } else {
-      record(error)
+      let address = plan.addresses[connection.addressIndex]
+      record(BenchError("connect to \(address): \(refusal.reason)", kind: "refused"))
       clock.abort()
     }
   }

@@ -55,12 +55,18 @@ public struct BenchPlan: Sendable {
   static let maximumChunk = SourcePattern.tail
 
   /// The name of what a run counts, for "no ... completed" messages.
-  public var operationName: String {
+  /// What "nothing measured" means for this plan, as a sentence's subject and verb.
+  public var nothingMeasured: String {
     switch mode {
-    case .throughput: service == .sink ? "byte sent" : "byte echoed"
-    case .latency: "round trip"
-    case .handshakes: "handshake"
-    case .hold: "connection held"
+    case .throughput:
+      switch service {
+      case .sink: "no byte was sent"
+      case .source: "no byte arrived"
+      default: "no byte came back"
+      }
+    case .latency: "no round trip completed"
+    case .handshakes: "no handshake completed"
+    case .hold: "no connection was set up"
     }
   }
 }

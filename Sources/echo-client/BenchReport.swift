@@ -60,14 +60,15 @@ enum BenchReport {
       let more = result.errors - 1
       let rest = more == 0 ? "" : " (and \(more) more error\(more == 1 ? "" : "s"))"
       return ClientFailure(
-        "bench: \(first)\(rest)", status: result.operations == 0 ? .unavailable : .dataError)
+        "bench: \(first)\(rest)" + ClientHints.bench(first, plaintext: plan.tls == nil),
+        status: result.operations == 0 ? .unavailable : .dataError)
     }
     guard result.operations == 0 else { return nil }
     let waiting =
       result.stalled == 0
       ? "" : "; \(result.stalled) connections were still waiting for the server at the end"
     return ClientFailure(
-      "bench: no \(plan.operationName) completed in \(format(plan.duration, 1)) s\(waiting)",
+      "bench: \(plan.nothingMeasured) in \(format(plan.duration, 1)) s\(waiting)",
       status: .unavailable)
   }
 

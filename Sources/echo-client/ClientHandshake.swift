@@ -16,7 +16,9 @@ enum ClientHandshake {
       try socket.setNonBlocking(true)
       handshake: while true {
         let step: TLSResult<Void>
-        do { step = try stream.handshake() } catch { throw failure(error, target: target) }
+        do { step = try stream.handshake() } catch {
+          throw failure(error, target: target, serverName: stream.serverName)
+        }
         let writable: Bool
         switch step {
         case .done: break handshake
@@ -41,10 +43,14 @@ enum ClientHandshake {
     }
   }
 
-  private static func failure(_ error: TLSError, target: String) -> ClientFailure {
+  private static func failure(
+    _ error: TLSError, target: String, serverName: String?
+  ) -> ClientFailure {
     if error.kind == .verification {
       return ClientFailure(
-        "certificate verification failed for \(target): \(error.reason)", status: .unavailable)
+        "certificate verification failed for \(target): \(error.reason)"
+          + ClientHints.verification(error.reason, serverName: serverName),
+        status: .unavailable)
     }
     return ClientFailure(
       "TLS handshake with \(target): \(error.description)" + ClientHints.handshake(error),

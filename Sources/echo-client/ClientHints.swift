@@ -20,6 +20,32 @@ enum ClientHints {
     return certificateHint(tls.reason)
   }
 
+  /// The first error of a bench run, by its words (the load connections keep no typed error).
+  static func bench(_ message: String, plaintext: Bool) -> String {
+    if plaintext {
+      return message.contains("closed the connection after 0 bytes")
+        ? " (if the server speaks TLS, leave out --plaintext)" : ""
+    }
+    let notTLS = ["unexpected message", "wrong version number", "packet length too long"]
+    return notTLS.contains(where: message.contains)
+      ? " (is the server in plaintext mode? then add --plaintext)" : ""
+  }
+
+  /// A server certificate that did not verify: what to pass instead.
+  static func verification(_ reason: String, serverName: String?) -> String {
+    if reason.contains("hostname mismatch") || reason.contains("IP address mismatch") {
+      return " (checked against '\(serverName ?? "")': connect by a name the certificate has, or "
+        + "give it with --servername)"
+    }
+    if reason.contains("local issuer") || reason.contains("self-signed")
+      || reason.contains("self signed")
+    {
+      return " (pass --cafile with the CA that signed it; certs/ca.crt is the default only "
+        + "when run from the SecureEcho checkout)"
+    }
+    return ""
+  }
+
   private static func certificateHint(_ reason: String) -> String {
     if reason.contains("certificate required") {
       return " (the server asks for a client certificate: pass --cert and --key)"

@@ -105,7 +105,12 @@ struct EchoClientCommand: ParsableCommand {
         to: addresses, timeoutMilliseconds: server.connectTimeoutMilliseconds)
       try socket.setNoDelay()
     } catch {
-      let hint = error.code == ETIMEDOUT ? " (--connect-timeout)" : ""
+      let hint =
+        error.code == ETIMEDOUT
+        ? " (--connect-timeout)"
+        : error.code == ECONNREFUSED
+          ? " (is the server running on that port? echo-server listens on 4433 for TLS, 8080 "
+            + "with --plaintext)" : ""
       throw ClientFailure(error.description + hint, status: error.exitStatus)
     }
     guard let context = try server.tlsContext() else {

@@ -13,8 +13,9 @@ final class InteractiveSession {
     } catch let failure as ClientFailure {
       throw failure
     } catch {
+      let hint = ClientHints.afterHandshake(error)
       throw ClientFailure(
-        "connection failed: \(error)" + ClientHints.afterHandshake(error), status: .ioError)
+        "connection failed: \(error)" + hint, status: hint.isEmpty ? .ioError : .unavailable)
     }
   }
 

@@ -59,9 +59,12 @@ final class PipeSession {
     } catch let failure as ClientFailure {
       throw failure
     } catch {
+      // A refused client certificate is a handshake failure, even where TLS 1.3 reports it
+      // on the first read.
+      let hint = ClientHints.afterHandshake(error)
       throw ClientFailure(
-        "connection failed after \(sent) bytes sent, \(received) received: \(error)"
-          + ClientHints.afterHandshake(error), status: .ioError)
+        "connection failed after \(sent) bytes sent, \(received) received: \(error)" + hint,
+        status: hint.isEmpty ? .ioError : .unavailable)
     }
     // (A complete echo of input that happens to start with those bytes is not an alert.)
     let completeEcho = mode.repliesWithSameLength && received == sent
@@ -98,7 +101,9 @@ final class PipeSession {
       // to be a record in error.
       let hint =
         received == 0 && stream.tlsStream == nil
-        ? " (if the server speaks TLS, leave out --plaintext)" : ""
+        ? " (if the server speaks TLS, leave out --plaintext)"
+        : replyStart.starts(with: Array("sink: ".utf8))
+          ? " (the server runs --mode sink: pass --mode sink)" : ""
       throw ClientFailure(
         "the echo is incomplete: \(sent) bytes sent, \(received) echoed" + hint, status: .ioError)
     }
@@ -156,8 +161,13 @@ final class PipeSession {
       }
       switch step {
       case .done(let count):
-        try StandardIO.writeAll(
-          StandardIO.output, UnsafeRawBufferPointer(rebasing: output[..<count]))
+        do {
+          try StandardIO.writeAll(
+            StandardIO.output, UnsafeRawBufferPointer(rebasing: output[..<count]))
+        } catch {
+          // Not the connection: whoever reads our output stopped (`| head`).
+          throw ClientFailure("cannot write to stdout: \(error.reason)", status: .ioError)
+        }
         received += count
         if replyStart.count < 256 {
           replyStart += UnsafeRawBufferPointer(rebasing: output[..<min(count, 256)])

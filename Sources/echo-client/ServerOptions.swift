@@ -59,13 +59,21 @@ struct ServerOptions: ParsableArguments {
     if (cert == nil) != (key == nil) {
       throw ValidationError("--cert and --key go together")
     }
-    let tlsOnly =
-      cafile != nil || insecure || servername != nil
-      || [cert, tls.alpn, tls.keylog].contains { $0 != nil }
-    if plaintext && tlsOnly {
+    if host.contains(":"), SocketAddress(numericHost: host, port: 0) == nil,
+      let port = host.split(separator: ":").last, UInt16(port) != nil
+    {
       throw ValidationError(
-        "TLS options (--cafile, --insecure, --servername, --cert, --alpn, --keylog) do not apply to --plaintext"
-      )
+        "--host takes a name or an address, not '\(host)': give the port with --port \(port)")
+    }
+    let given =
+      [
+        ("--cafile", cafile != nil), ("--insecure", insecure), ("--servername", servername != nil),
+        ("--cert", cert != nil), ("--key", key != nil),
+      ].filter(\.1).map(\.0) + tls.given
+    if plaintext && !given.isEmpty {
+      throw ValidationError(
+        "--plaintext has no TLS: \(given.joined(separator: ", ")) "
+          + (given.count == 1 ? "does" : "do") + " not apply to it")
     }
   }
 

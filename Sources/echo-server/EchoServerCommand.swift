@@ -44,10 +44,11 @@ struct EchoServerCommand: ParsableCommand {
   var port: Int?
 
   @Option(
-    help: """
+    help: ArgumentHelp(
+      """
       ADDRESS:PORT to listen on (repeatable; instead of --host and --port): 127.0.0.1:4433, \
       [::1]:4433, localhost:0, *:4433 (every interface, IPv4 and IPv6).
-      """)
+      """, valueName: "address:port"))
   var listen: [String] = []
 
   @Option(help: "PEM certificate chain, leaf first (default: certs/server.crt).")
@@ -70,10 +71,11 @@ struct EchoServerCommand: ParsableCommand {
   var verifyClient: TLSConfiguration.ClientVerification = .none
 
   @Option(
-    help: """
+    help: ArgumentHelp(
+      """
       Another certificate for clients asking for NAME by SNI, as NAME=CERT,KEY (repeatable). \
       Other names, and clients sending none, get --cert.
-      """)
+      """, valueName: "name=cert,key"))
   var sni: [String] = []
 
   @Option(
@@ -145,7 +147,7 @@ struct EchoServerCommand: ParsableCommand {
       sink.lift()
       sink.finish(waitingAtMost: 5000)
     }
-    let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+    let level = Logger.Level(named: logLevel) ?? .info
     let format = ServerLogHandler.Format(rawValue: logFormat.lowercased()) ?? .text
     LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level, sink: sink) }
     let logger = Logger(label: "echo-server")

@@ -26,7 +26,7 @@ extension EchoServerCommand {
       throw ValidationError("--bytes \(bytes) applies to --mode source only")
     }
     if let bytes { try RangeCheck.require("--bytes", bytes, in: 0...Int.max) }
-    if Logger.Level(rawValue: logLevel.lowercased()) == nil {
+    if Logger.Level(named: logLevel) == nil {
       let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
       throw ValidationError("--log-level must be one of \(levels), not '\(logLevel)'")
     }
@@ -136,5 +136,13 @@ extension EchoServerCommand {
     if ticketLifetime != nil && noTickets {
       throw ValidationError("--ticket-lifetime has no effect with --no-tickets")
     }
+  }
+}
+
+extension Logger.Level {
+  /// A level as users write it: any case, and `warn` as syslog and most loggers spell it.
+  init?(named name: String) {
+    let lower = name.lowercased()
+    self.init(rawValue: lower == "warn" ? "warning" : lower)
   }
 }

@@ -134,8 +134,14 @@ class Server:
 
     def rewrite(self, command):
         """The client line with the README's port replaced by the real one: the port of the
-        listener whose address the line names, else the first listener's."""
+        listener whose address the line names, else the first listener's. An echo-client line
+        without --port must reach the server by its own default, as it would for the user."""
         port = self.port
+        if re.search(r"\becho-client\b", command) and "--port" not in command:
+            default = "8080" if "--plaintext" in command else "4433"
+            if default != self.readme_port:
+                raise Failure(command, "as written it connects to port %s, but the block's "
+                              "server listens on %s" % (default, self.readme_port))
         for host, listener_port in self.listeners:
             if re.search(r"(^|[\s\[])%s([\s\]:]|$)" % re.escape(host), command):
                 port = listener_port

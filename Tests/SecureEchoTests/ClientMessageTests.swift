@@ -1,4 +1,5 @@
 import Foundation
+import Sockets
 import Testing
 
 /// What echo-client tells a user whose first try went wrong, and how pipe mode ends against
@@ -53,8 +54,60 @@ struct ClientMessageTests {
     defer { server.stop() }
     let result = try await client([], port: server.port)
 
-    #expect(result.termination == .exit(74), "\(result.stderr)")
+    #expect(result.termination == .exit(69), "\(result.stderr)")
     #expect(result.stderr.contains("pass --cert and --key"), "\(result.stderr)")
+  }
+
+  @Test("an untrusted or misnamed server certificate: what to pass instead")
+  func verificationHints() async throws {
+    let server = try await ServerProcess.start(.tls)
+    defer { server.stop() }
+    // Outside the checkout there is no certs/ca.crt: the system's trust store does not know
+    // the development CA.
+    let scratch = try TemporaryDirectory("elsewhere")
+    defer { scratch.remove() }
+    let untrusted = try await runCommand(
+      try Locations.executable("echo-client"), ["--host", "127.0.0.1", "--port", "\(server.port)"],
+      input: .bytes(Data("x".utf8)), currentDirectory: scratch.url)
+    #expect(untrusted.termination == .exit(69), "\(untrusted.stderr)")
+    #expect(untrusted.stderr.contains("pass --cafile"), "\(untrusted.stderr)")
+
+    let misnamed = try await client(["--servername", "a.test"], port: server.port)
+    #expect(misnamed.termination == .exit(69), "\(misnamed.stderr)")
+    #expect(misnamed.stderr.contains("checked against 'a.test'"), "\(misnamed.stderr)")
+  }
+
+  @Test("nothing listening: the refusal says which ports echo-server uses")
+  func refusedHint() async throws {
+    let closed = try Socket.tcp(.ipv4)
+    defer { closed.close() }
+    try bindWithoutListening(closed)
+    let result = try await client([], port: try closed.localAddress().port)
+    #expect(result.termination == .exit(69), "\(result.stderr)")
+    #expect(result.stderr.contains("is the server running on that port?"), "\(result.stderr)")
+  }
+
+  @Test("an echo client against a sink server: says to pass --mode sink")
+  func sinkHint() async throws {
+    let server = try await ServerProcess.start(.tls, extraArguments: ["--mode", "sink"])
+    defer { server.stop() }
+    let result = try await client([], port: server.port)
+    #expect(result.termination == .exit(74), "\(result.stderr)")
+    #expect(result.stderr.contains("pass --mode sink"), "\(result.stderr)")
+  }
+
+  @Test("bench over TLS against a plaintext server: the same hint as pipe mode")
+  func benchHint() async throws {
+    let server = try await ServerProcess.start(.plaintext)
+    defer { server.stop() }
+    let result = try await runCommand(
+      try Locations.executable("echo-client"),
+      [
+        "bench", "latency", "--connections", "2", "--duration", "1", "--host", "127.0.0.1",
+        "--port", "\(server.port)",
+      ])
+    #expect(result.termination != .exit(0))
+    #expect(result.stderr.contains("is the server in plaintext mode?"), "\(result.stderr)")
   }
 
   @Test("--insecure says only that verification was skipped")

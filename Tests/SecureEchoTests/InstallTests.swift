@@ -84,6 +84,19 @@ struct InstallTests {
     #expect(groff.termination == .exit(0) && groff.stderr.isEmpty, "groff: \(groff.stderr)")
   }
 
+  @Test("make cert refuses a development certificate's own name and a name that is not DNS")
+  func certRefusals() async throws {
+    let key = Locations.certificates.appendingPathComponent("server.key")
+    let before = try Data(contentsOf: key)
+    for name in ["server", "ca", "bad name"] {
+      let result = try await runCommand(
+        try Locations.tool("make"), ["--no-print-directory", "cert", "NAME=\(name)"])
+      #expect(result.termination != .exit(0), "make cert NAME=\(name) succeeded")
+      #expect(result.stderr.contains("make cert:"), "\(result.stderr)")
+    }
+    #expect(try Data(contentsOf: key) == before, "server.key was replaced")
+  }
+
   @Test("the bash completion completes the options")
   func bashCompletion() async throws {
     let script = Locations.repositoryRoot.appendingPathComponent(

@@ -64,12 +64,7 @@ struct LoadGeneratorTests {
     // A port this test holds without listening: refused, and no other test can be given it.
     let closed = try Socket.tcp(.ipv4)
     defer { closed.close() }
-    try SocketAddress(numericHost: "127.0.0.1", port: 0)!.withSockAddr {
-      (pointer, length) throws(SocketError) in
-      guard bind(closed.descriptor, pointer, length) == 0 else {
-        throw SocketError("bind", errno: errno)
-      }
-    }
+    try bindWithoutListening(closed)
     let (refused, failed) = try await Self.bench(
       ["latency", "--connections", "2"], port: try closed.localAddress().port, plaintext: true)
     #expect(refused.termination != .exit(0))

@@ -82,7 +82,19 @@ struct UsageErrorTests {
       mentions: ["--ciphersuites", "--max-tls 1.2"]),
   ]
 
-  @Test("a usage error is one line naming the options, exit 64", arguments: cases)
+  static let clientCases: [Case] = [
+    .init(
+      program: "echo-client", arguments: ["--plaintext", "--tls-profile", "modern"],
+      mentions: ["--plaintext has no TLS: --tls-profile does not apply"]),
+    .init(
+      program: "echo-client", arguments: ["--host", "localhost:4433"],
+      mentions: ["'localhost:4433'", "--port 4433"]),
+    .init(
+      program: "echo-server", arguments: ["--mode", "echoo"],
+      mentions: ["'echoo'", "echo, record, reverse, discard, chargen, source, sink"]),
+  ]
+
+  @Test("a usage error is one line naming the options, exit 64", arguments: cases + clientCases)
   func usageError(_ example: Case) async throws {
     let result = try await runCommand(
       try Locations.executable(example.program), example.arguments, timeoutSeconds: 20)
@@ -96,11 +108,13 @@ struct UsageErrorTests {
     #expect(!line.contains("Missing value"), "\(line)")
   }
 
-  @Test("log level and format names are case-insensitive")
-  func caseInsensitiveLevels() async throws {
+  @Test(
+    "log level and format names are case-insensitive; warn is warning",
+    arguments: ["WARNING", "Warn"])
+  func caseInsensitiveLevels(_ level: String) async throws {
     try Locations.requireDevelopmentCertificates()
     let server = try await ServerProcess.start(
-      extraArguments: ["--log-level", "WARNING", "--log-format", "JSON"])
+      extraArguments: ["--log-level", level, "--log-format", "JSON"])
     defer { _ = server.stop() }
     #expect(server.port > 0)
   }

@@ -244,3 +244,14 @@ extension Socket {
     return received
   }
 }
+
+/// Binds `socket` to a kernel-chosen loopback port without listening: a connection to it is
+/// refused, and no other test can be given that port while the socket is held.
+func bindWithoutListening(_ socket: Socket) throws {
+  try SocketAddress(numericHost: "127.0.0.1", port: 0)!.withSockAddr {
+    (pointer, length) throws(SocketError) in
+    guard bind(socket.descriptor, pointer, length) == 0 else {
+      throw SocketError("bind", errno: errno)
+    }
+  }
+}
