@@ -78,7 +78,7 @@ final class PipeSession {
     if !mode.serverSpeaksFirst && (!inputEnded || inputStart < inputEnd) {
       throw ClientFailure(
         "the server closed the connection before all input was sent (\(sent) bytes sent, "
-          + "\(received) received)", status: .ioError)
+          + "\(received) received)" + plaintextToTLSHint, status: .ioError)
     }
     try checkReply()
     if closedUncleanly {
@@ -94,14 +94,19 @@ final class PipeSession {
     }
   }
 
+  /// A TLS server drops a plaintext client that sent something that is not TLS, often without
+  /// a word (what it sent was too short to be a record in error): nothing came back at all.
+  private var plaintextToTLSHint: String {
+    received == 0 && stream.tlsStream == nil
+      ? " (if the server speaks TLS, leave out --plaintext)" : ""
+  }
+
   /// What the server's mode promises for what was sent.
   private func checkReply() throws(ClientFailure) {
     if mode.repliesWithSameLength && received != sent {
-      // A TLS server drops a plaintext client without a word when what it sent is too short
-      // to be a record in error.
       let hint =
-        received == 0 && stream.tlsStream == nil
-        ? " (if the server speaks TLS, leave out --plaintext)"
+        !plaintextToTLSHint.isEmpty
+        ? plaintextToTLSHint
         : replyStart.starts(with: Array("sink: ".utf8))
           ? " (the server runs --mode sink: pass --mode sink)" : ""
       throw ClientFailure(
