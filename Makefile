@@ -36,7 +36,7 @@ DEV_CERTS := $(CERTS)/ca.crt $(CERTS)/server.crt $(CERTS)/server.key \
              $(CERTS)/client.crt $(CERTS)/client.key
 
 .PHONY: all build release run run-plain test test-sanitize certs renew-expiring dev-certs \
-        clean-certs clean format lint bench man completions install uninstall cert ocsp
+        clean-certs clean format lint bench man completions install uninstall cert ocsp fuzz
 .DELETE_ON_ERROR:
 
 # `make && sudo make install`: everything install copies is built here, as the user.
@@ -145,6 +145,12 @@ $(CERTS)/%.crt: $(CERTS)/%.key $(CERTS)/%.ext $(CERTS)/ca.crt $(CERTS)/ca.key
 	$(OPENSSL) x509 -req -in $(CERTS)/$*.csr -CA $(CERTS)/ca.crt -CAkey $(CERTS)/ca.key \
 	  -set_serial 0x$$($(OPENSSL) rand -hex 16) -days $(DAYS) -extfile $(CERTS)/$*.ext -out $@
 	rm -f $(CERTS)/$*.csr
+
+# The ClientHello parser under a million random and mutated hellos (make test runs 20,000).
+FUZZ_CASES ?= 1000000
+fuzz:
+	$(SWIFT) build --build-tests
+	SECUREECHO_FUZZ_CASES=$(FUZZ_CASES) $(SWIFT) test --skip-build --filter 'ClientHelloParserTests'
 
 # Man pages from the argument parser's own description of the options (man/manpage.py), and
 # the parser's shell completions, into $(SHARE).

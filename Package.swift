@@ -22,10 +22,12 @@ let package = Package(
     // Linux headers that `import Glibc` does not bring in (epoll, eventfd, TCP options).
     .systemLibrary(name: "CLinux"),
     .target(name: "Sockets", dependencies: ["CLinux"]),
-    .target(name: "TLS", dependencies: ["CTLS", "Sockets"]),
+    .target(name: "TLS", dependencies: ["CTLS", "Sockets", "TLSHello"]),
     // What the service modes send and expect, as pure values: patterns, line reversal, the sink
     // report. Shared by the server and the load generator, testable without sockets.
     .target(name: "StreamServices"),
+    // The ClientHello as a value, JA3 and JA4: pure parsing, no OpenSSL, fuzzed in the tests.
+    .target(name: "TLSHello"),
     // The load generator behind `echo-client bench`: event loops like the server's.
     .target(
       name: "LoadGenerator",
@@ -65,7 +67,9 @@ let package = Package(
     ),
     .testTarget(
       name: "SecureEchoTests",
-      dependencies: ["Sockets", "TLS", "CTLS", "EchoServer", "StreamServices", "LoadGenerator"]
+      dependencies: [
+        "Sockets", "TLS", "CTLS", "EchoServer", "StreamServices", "LoadGenerator", "TLSHello",
+      ]
     ),
   ],
   swiftLanguageModes: [.v6]
