@@ -46,7 +46,7 @@ let package = Package(
     .target(
       name: "EchoServer",
       dependencies: [
-        "Sockets", "TLS", "CLinux", "StreamServices",
+        "Sockets", "TLS", "CLinux", "StreamServices", "TLSHello",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -71,6 +71,10 @@ static inline int ctls_set1_groups_list(SSL *ssl, const char *list) {
   return (int)SSL_set1_groups_list(ssl, list);
 }
 
+static inline long ctls_set_msg_callback_arg(SSL *ssl, void *arg) {
+  return SSL_set_msg_callback_arg(ssl, arg);
+}
+
 static inline int ctls_get_negotiated_group(SSL *ssl) {
   return (int)SSL_get_negotiated_group(ssl);
 }

@@ -141,9 +141,20 @@ final class Connection: DeadlineHeapElement {
 
   /// Debug log: the first handshake step was logged.
   private var handshakeBegun = false
+  /// The client's hello, read at the end of the handshake (or at the close of one that failed).
+  private var helloFacts: HelloFacts?
+
+  /// For the close line: taken from the captured hello the first time it is asked for.
+  func hello(_ loop: LoopContext) -> HelloFacts? {
+    if helloFacts == nil, let stream = transport.tlsStream {
+      helloFacts = HelloFacts(taking: stream, keepingBytes: loop.logsTrace)
+    }
+    return helloFacts
+  }
 
   private func enterService(_ loop: LoopContext) {
     handshakeDone = true
+    _ = hello(loop)
     if loop.logsDebug, let tls = transport.tlsStream {
       loop.logger.debug(
         "handshake finished",

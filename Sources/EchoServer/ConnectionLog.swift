@@ -4,9 +4,10 @@ import TLS
 /// The one line a closed connection leaves in the log.
 enum ConnectionLog {
   static func closed(
-    _ connection: Connection, _ reason: CloseReason, _ detail: String?, now: Int64,
+    _ connection: Connection, _ reason: CloseReason, _ detail: String?, loop: LoopContext,
     logger: Logger
   ) {
+    let now = loop.now
     guard logger.logLevel <= .info else { return }
     let transport = connection.transport
     var metadata: Logger.Metadata = [
@@ -19,11 +20,19 @@ enum ConnectionLog {
     ]
     if let detail { metadata["detail"] = "\(detail)" }
     if let tls = transport.tlsStream {
+      if let hello = connection.hello(loop) {
+        metadata["ja4"] = "\(hello.ja4)"
+        metadata["ja3_md5"] = "\(hello.ja3MD5)"
+        if hello.helloRetried { metadata["hello_retry"] = .stringConvertible(true) }
+        if let error = hello.error { metadata["hello_error"] = "\(error)" }
+        if let hex = hello.hex { metadata["hello_hex"] = "\(hex)" }
+      }
       if let name = tls.requestedServerName { metadata["server_name"] = "\(name)" }
       if connection.hasStarted {
         metadata["tls_version"] = "\(tls.protocolVersion)"
         metadata["cipher"] = "\(tls.cipher)"
         metadata["resumed"] = .stringConvertible(tls.isResumed)
+        if let group = tls.negotiatedGroup { metadata["group"] = "\(group)" }
         if let alpn = tls.alpnProtocol { metadata["alpn"] = "\(alpn)" }
         if let subject = tls.peerCertificateSubject { metadata["client_subject"] = "\(subject)" }
       }

@@ -230,7 +230,7 @@ final class ServerLoop {
     if connection.transport.isTLS && !connection.hasStarted && reason != .shutdown {
       statistics.handshakesFailed.add(1)
     }
-    ConnectionLog.closed(connection, reason, detail, now: now, logger: logger)
+    ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)
     connection.close()
     noteMemoryFreed()
   }

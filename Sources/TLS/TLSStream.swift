@@ -31,6 +31,8 @@ public final class TLSStream {
   public let serverName: String?
   /// With `eventLoopIO`: the socket as OpenSSL sees it, through SecureEcho's own BIO.
   private let endpoint: SocketEndpoint?
+  /// A server's record of the client's first ClientHello, as it came (for the report).
+  public let helloCapture: HelloCapture?
 
   /// Wraps `socket` in a TLS connection from `context` (its role decides client or server).
   /// For a client, `serverName` is sent as SNI (when it is a DNS name) and the certificate is
@@ -66,6 +68,7 @@ public final class TLSStream {
         throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
       }
     }
+    helloCapture = context.role == .server ? HelloCapture(watching: ssl) : nil
     switch context.role {
     case .server:
       SSL_set_accept_state(ssl)
@@ -157,6 +160,7 @@ public final class TLSStream {
     let result = SSL_do_handshake(ssl)
     if result == 1 {
       if endpoint != nil { keepBuffersForTraffic() }
+      helloCapture?.stopWatching(ssl)
       return .done(())
     }
     return try interpret(result, "TLS handshake", handshake: true)

@@ -1,0 +1,29 @@
+import TLS
+import TLSHello
+
+/// What the close line says of the client's ClientHello: its fingerprints, made once from the
+/// captured bytes, which are then let go (a held connection keeps only these few strings).
+struct HelloFacts {
+  var ja4: String
+  var ja3MD5: String
+  var helloRetried: Bool
+  /// Why the hello could not be read (then the fingerprints are empty).
+  var error: String?
+  /// The hello itself in hex, kept only at `--log-level trace` (for checking the fingerprints
+  /// with another implementation).
+  var hex: String?
+
+  /// nil when no ClientHello came (a client that sent nothing, or not TLS).
+  init?(taking stream: TLSStream, keepingBytes: Bool) {
+    guard let capture = stream.helloCapture, let bytes = capture.take() else { return nil }
+    helloRetried = capture.helloRetried
+    hex = keepingBytes ? bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
+    switch ClientHello.parse(bytes) {
+    case .success(let hello):
+      let fingerprints = Fingerprints(hello, digests: .openSSL)
+      (ja4, ja3MD5, error) = (fingerprints.ja4, fingerprints.ja3MD5, nil)
+    case .failure(let failure):
+      (ja4, ja3MD5, error) = ("", "", failure.description)
+    }
+  }
+}
