@@ -125,6 +125,10 @@ renew-expiring:
 	    rm -f "$$leaf"; \
 	  fi; \
 	done
+	@# A server certificate from before the handshake report lacks report.localhost.
+	@if [ -f $(CERTS)/server.crt ] && ! $(OPENSSL) x509 -noout -ext subjectAltName -in $(CERTS)/server.crt 2>/dev/null | grep -q report.localhost; then \
+	  echo "$(CERTS)/server.crt does not name report.localhost: issuing it again"; rm -f $(CERTS)/server.crt; \
+	fi
 
 # Private keys are made under umask 077 so they are never readable by others,
 # even for an instant.

@@ -75,6 +75,10 @@ static inline long ctls_set_msg_callback_arg(SSL *ssl, void *arg) {
   return SSL_set_msg_callback_arg(ssl, arg);
 }
 
+static inline long ctls_get_signature_nid(SSL *ssl, int *nid) {
+  return SSL_get_signature_nid(ssl, nid);
+}
+
 static inline int ctls_get_negotiated_group(SSL *ssl) {
   return (int)SSL_get_negotiated_group(ssl);
 }

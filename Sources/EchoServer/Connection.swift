@@ -107,6 +107,9 @@ final class Connection: DeadlineHeapElement {
           case .wantWrite: return .wait(.writable)
           case .closed: return .close(.clientClosed, detail: "close_notify during the handshake")
           }
+        case .report:
+          if let interest = try channel.flush(loop) { return .wait(interest) }
+          enter(.service(Service(loop.service, transport: transport, loop: loop)))
         case .service(var service):
           let started = hasStarted
           let outcome = try service.step(&channel, loop)
@@ -168,7 +171,25 @@ final class Connection: DeadlineHeapElement {
     loop.statistics.handshakesOK.add(1)
     if transport.tlsStream?.isResumed == true { loop.statistics.handshakesResumed.add(1) }
     loop.freedMemory = true
-    enter(.service(Service(loop.service, transport: transport, loop: loop)))
+    if let format = reportFormat(loop), let stream = transport.tlsStream {
+      let report = HandshakeReport(
+        hello: helloFacts?.parsed, records: helloFacts?.records ?? 0,
+        helloRetried: helloFacts?.helloRetried ?? false, stream: stream, instance: loop.instance,
+        peer: peer, handshakeMilliseconds: loop.now - openedAt)
+      let bytes = report.rendered(format)
+      bytes.withUnsafeBytes { channel.keep($0) }
+      enter(.report)
+    } else {
+      enter(.service(Service(loop.service, transport: transport, loop: loop)))
+    }
+    helloFacts?.dropParsed()
+  }
+
+  /// `--report`, or the JSON report for a client that asked for a `report.` server name.
+  private func reportFormat(_ loop: LoopContext) -> ReportFormat? {
+    if let format = loop.report { return format }
+    let name = transport.tlsStream?.requestedServerName?.lowercased() ?? ""
+    return name.hasPrefix(TLSContext.reportPrefix) ? .json : nil
   }
 
   private func enter(_ next: Stage) {
@@ -212,7 +233,7 @@ final class Connection: DeadlineHeapElement {
     case .handshake: due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
     case .service where !hasStarted:
       due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
-    case .service:
+    case .report, .service:
       if limits.idleTimeout > 0 {
         due = (channel.lastActivity + limits.idleTimeout, .close(.idleTimeout, nil))
       }

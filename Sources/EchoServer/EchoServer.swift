@@ -46,6 +46,11 @@ public struct ServerConfiguration: Sendable {
   public var threads: Int
   public var limits: Limits
   public var backlog: Int32 = 1024
+  /// `--report`: the handshake report before every TLS connection's service; nil: only for a
+  /// client asking for a `report.` server name.
+  public var report: ReportFormat?
+  /// `--instance`: names this server in reports.
+  public var instance = ""
 
   public init(listen: [ListenAddress], mode: Mode, threads: Int, limits: Limits) {
     self.listen = listen

@@ -13,12 +13,19 @@ struct HelloFacts {
   /// with another implementation).
   var hex: String?
 
+  /// The hello itself, parsed, for a report built at the same time; not kept.
+  private(set) var parsed: Result<ClientHello, ClientHelloError>?
+  var records = 0
+
   /// nil when no ClientHello came (a client that sent nothing, or not TLS).
   init?(taking stream: TLSStream, keepingBytes: Bool) {
     guard let capture = stream.helloCapture, let bytes = capture.take() else { return nil }
     helloRetried = capture.helloRetried
+    records = capture.records
     hex = keepingBytes ? bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
-    switch ClientHello.parse(bytes) {
+    let result = ClientHello.parse(bytes)
+    parsed = result
+    switch result {
     case .success(let hello):
       let fingerprints = Fingerprints(hello, digests: .openSSL)
       (ja4, ja3MD5, error) = (fingerprints.ja4, fingerprints.ja3MD5, nil)
@@ -26,4 +33,7 @@ struct HelloFacts {
       (ja4, ja3MD5, error) = ("", "", failure.description)
     }
   }
+
+  /// Lets the parsed hello go once the report, if any, is built.
+  mutating func dropParsed() { parsed = nil }
 }

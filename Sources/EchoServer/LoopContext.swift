@@ -21,6 +21,10 @@ final class LoopContext {
   let statistics: LoopStatistics
   let limits: ServerConfiguration.Limits
   let service: ServiceConfiguration
+  /// `--report` for every TLS connection, or nil (then only `report.` server names get one).
+  let report: ReportFormat?
+  /// `--instance`: which server this is, in reports.
+  let instance: String
   /// The loop's clock in milliseconds, read once per wake-up: timeouts need no finer grain.
   var now: Int64
   /// The loop's logger, and whether its level lets the per-connection lines below info
@@ -34,8 +38,11 @@ final class LoopContext {
 
   init(
     splicePipe: SplicePipe?, statistics: LoopStatistics, limits: ServerConfiguration.Limits,
-    service: ServiceConfiguration, logger: Logger = Logger(label: "echo-server")
+    service: ServiceConfiguration, logger: Logger = Logger(label: "echo-server"),
+    report: ReportFormat? = nil, instance: String = ""
   ) {
+    self.report = report
+    self.instance = instance
     self.logger = logger
     self.logsDebug = logger.logLevel <= .debug
     self.logsTrace = logger.logLevel <= .trace

@@ -53,7 +53,8 @@ final class ServerLoop {
       && getenv("SECUREECHO_NO_SPLICE") == nil
     self.context = LoopContext(
       splicePipe: splice ? try SplicePipe() : nil, statistics: LoopStatistics(),
-      limits: configuration.limits, service: configuration.service, logger: self.logger)
+      limits: configuration.limits, service: configuration.service, logger: self.logger,
+      report: configuration.report, instance: configuration.instance)
     self.refusals = RefusalLog(limit: control.maxConnections)
     self.spareDescriptor = Self.openSpare()
     for listener in listeners {

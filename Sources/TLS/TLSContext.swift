@@ -81,8 +81,16 @@ public final class TLSContext: @unchecked Sendable {
   /// The stapled OCSP response's certificate status and validity, for the log; nil if none.
   public var stapledOCSPSummary: String? { callbacks.ocspStaple?.summary }
 
-  /// The context for `serverName`, if SNI asked for one this server has.
-  func namedContext(_ serverName: String) -> TLSContext? { named[serverName.lowercased()] }
+  /// The context for `serverName`, if SNI asked for one this server has. `report.NAME` asks
+  /// for NAME's certificate and the handshake report.
+  func namedContext(_ serverName: String) -> TLSContext? {
+    let name = serverName.lowercased()
+    return named[name]
+      ?? (name.hasPrefix(Self.reportPrefix) ? named[String(name.dropFirst(7))] : nil)
+  }
+
+  /// The server-name prefix with which a client asks for the handshake report.
+  public static let reportPrefix = "report."
 
   /// OpenSSL's SNI callback: switches the connection to the named identity, if any.
   private static let selectByServerName: ctls_servername_cb = { ssl, _, argument in

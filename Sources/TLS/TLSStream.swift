@@ -87,7 +87,7 @@ public final class TLSStream {
 
   /// The live `SSL`. Any use after `close()` is a programmer error and stops the process.
   @inline(__always)
-  private var ssl: OpaquePointer {
+  var ssl: OpaquePointer {
     guard let handle else { preconditionFailure("TLS I/O after close") }
     return handle
   }

@@ -116,6 +116,17 @@ struct EchoServerCommand: ParsableCommand {
       """)
   var mode: ServiceMode = .echo
 
+  @Option(
+    help: """
+      Send each TLS client a report of its handshake (what it offered: versions, ciphers, \
+      extensions, JA3, JA4; what was negotiated) before serving it: json (one line), text, or \
+      off. With off, a client that asks for the server name report.NAME still gets the JSON one.
+      """)
+  var report: ReportChoice = .off
+
+  @Option(help: "This server's name in reports and log lines (default: host name and PID).")
+  var instance: String?
+
   @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
   var bytes: Int?
 
@@ -149,7 +160,12 @@ struct EchoServerCommand: ParsableCommand {
     }
     let level = Logger.Level(named: logLevel) ?? .info
     let format = ServerLogHandler.Format(rawValue: logFormat.lowercased()) ?? .text
-    LoggingSystem.bootstrap { _ in ServerLogHandler(format: format, level: level, sink: sink) }
+    let instanceName = instance ?? Self.defaultInstance
+    LoggingSystem.bootstrap { _ in
+      var handler = ServerLogHandler(format: format, level: level, sink: sink)
+      handler.metadata["instance"] = "\(instanceName)"
+      return handler
+    }
     let logger = Logger(label: "echo-server")
 
     var tlsContext = plaintext ? nil : try loadTLS()
@@ -166,6 +182,8 @@ struct EchoServerCommand: ParsableCommand {
       listen: try listenAddresses(), mode: transport,
       threads: threadCount, limits: limits)
     configuration.service = ServiceConfiguration(mode: mode, sourceBytes: bytes)
+    configuration.report = report.format
+    configuration.instance = instanceName
     let server: EchoServer
     let addresses: [SocketAddress]
     do {
@@ -301,5 +319,24 @@ struct EchoServerCommand: ParsableCommand {
   private func fail(_ message: String, status: ExitStatus) -> ExitCode {
     StandardIO.printError("echo-server: \(message)")
     return status.exitCode
+  }
+}
+
+/// `--report`: a format, or off.
+enum ReportChoice: String, ExpressibleByArgument, CaseIterable {
+  case json, text, off
+
+  var format: ReportFormat? { ReportFormat(rawValue: rawValue) }
+}
+
+extension EchoServerCommand {
+  /// `host-1234`: tells instances on one host apart, and hosts from each other.
+  static var defaultInstance: String {
+    var name = [UInt8](repeating: 0, count: 256)
+    let ok = name.withUnsafeMutableBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, $0.count) == 0 }
+    }
+    let host = ok ? String(decoding: name.prefix { $0 != 0 }, as: UTF8.self) : "echo-server"
+    return "\(host)-\(getpid())"
   }
 }

@@ -105,7 +105,7 @@ extension EchoServerCommand {
         ("--cert", cert != nil), ("--key", key != nil), ("--client-ca", clientCa != nil),
         ("--verify-client", verifyClient != .none), ("--sni", !sni.isEmpty),
         ("--ticket-lifetime", ticketLifetime != nil), ("--no-tickets", noTickets),
-        ("--ocsp-response", ocspResponse != nil),
+        ("--ocsp-response", ocspResponse != nil), ("--report", report != .off),
       ].filter(\.1).map(\.0) + tls.given
     if !given.isEmpty {
       throw ValidationError(

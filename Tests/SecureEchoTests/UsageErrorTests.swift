@@ -90,6 +90,9 @@ struct UsageErrorTests {
       program: "echo-client", arguments: ["--host", "localhost:4433"],
       mentions: ["'localhost:4433'", "--port 4433"]),
     .init(
+      program: "echo-server", arguments: ["--plaintext", "--report", "json"],
+      mentions: ["--plaintext", "--report"]),
+    .init(
       program: "echo-server", arguments: ["--mode", "echoo"],
       mentions: ["'echoo'", "echo, record, reverse, discard, chargen, source, sink"]),
   ]

@@ -3,12 +3,14 @@ import TLS
 
 /// The stages of one connection's life, in order. Each later issue adds its stage here:
 ///
-///     [PROXY header] -> handshake -> [handshake report] -> service -> closing -> closed
+///     [PROXY header] -> handshake -> report (when asked) -> service -> closing -> closed
 ///
 /// A plaintext connection starts at `service`.
 enum Stage {
   /// The TLS handshake, until `SSL_do_handshake` is done.
   case handshake
+  /// The handshake report goes out (`--report`, or a `report.` server name) before the service.
+  case report
   /// What the server does with the data: echo, or another `--mode`.
   case service(Service)
   /// Flush what is pending, end our side, wait for the peer's end.
