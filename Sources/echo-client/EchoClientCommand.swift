@@ -43,6 +43,18 @@ struct EchoClientCommand: ParsableCommand {
   @Option(help: "Save the session (with its ticket) to this file at the end, for --sess-in.")
   var sessOut: String?
 
+  @Flag(
+    help: """
+      Ask the server for its handshake report (by the server name report.NAME, so nothing else \
+      the client offers changes) and print it instead of a session.
+      """)
+  var report = false
+
+  /// Not `--json`: the parent's options are parsed after the subcommand's name too, so that
+  /// name would take `bench --json` away from bench.
+  @Flag(help: "Like --report, but print the server's JSON line as it came.")
+  var reportJson = false
+
   @Option(
     help: """
       Pipe mode: seconds to wait, once all input is sent, for the rest of the echo before \
@@ -54,6 +66,11 @@ struct EchoClientCommand: ParsableCommand {
   var service: ServiceModeOption
 
   func validate() throws {
+    if (report || reportJson) && (server.plaintext || interactive || sessOut != nil) {
+      throw ValidationError(
+        "--report asks a TLS server for a report; it does not go with "
+          + (server.plaintext ? "--plaintext" : interactive ? "--interactive" : "--sess-out"))
+    }
     try RangeCheck.requirePositive("--reply-timeout", replyTimeout, atMost: 3600, unit: " seconds")
     if server.plaintext && (sessIn != nil || sessOut != nil) {
       throw ValidationError("--sess-in and --sess-out do not apply to --plaintext")
@@ -69,6 +86,10 @@ struct EchoClientCommand: ParsableCommand {
     signal(SIGPIPE, SIG_IGN)
     do throws(ClientFailure) {
       let transport = try connect()
+      if report || reportJson {
+        try ReportSession.run(transport, json: reportJson)
+        return
+      }
       if interactive || StandardIO.isTerminal(StandardIO.input) {
         try InteractiveSession(transport: transport).run()
       } else {
@@ -119,7 +140,10 @@ struct EchoClientCommand: ParsableCommand {
     }
     let stream: TLSStream
     do {
-      stream = try TLSStream(socket: socket, context: context, serverName: server.serverName)
+      stream = try TLSStream(
+        socket: socket, context: context,
+        serverName: report || reportJson
+          ? TLSContext.reportPrefix + server.serverName : server.serverName)
       if let sessIn { stream.offer(try TLSSession(contentsOf: sessIn)) }
     } catch {
       throw ClientFailure(error.description, status: error.exitStatus)

@@ -98,4 +98,24 @@ struct HandshakeReportTests {
       port: server.port, verifyWithDevelopmentCA + ["-servername", "localhost"])
     #expect(plain.echoed && !plain.output.contains("fingerprints"), "\(plain.output)")
   }
+
+  @Test("echo-client --report prints it readably; --report-json as the server sent it")
+  func client() async throws {
+    let server = try await ServerProcess.start(.tls)
+    defer { server.stop() }
+    let arguments = [
+      "--host", "127.0.0.1", "--servername", "localhost", "--port", "\(server.port)",
+    ]
+    let readable = try await runCommand(
+      try Locations.executable("echo-client"), arguments + ["--report"])
+    #expect(readable.termination == .exit(0), "\(readable.stderr)")
+    #expect(readable.stdoutText.contains("\n    \"ja4\": \"t13d"), "\(readable.stdoutText)")
+    #expect(readable.stdoutText.contains("\"server_name\": \"report.localhost\""))
+
+    let raw = try await runCommand(
+      try Locations.executable("echo-client"), arguments + ["--report-json"])
+    #expect(raw.termination == .exit(0), "\(raw.stderr)")
+    let object = try JSONSerialization.jsonObject(with: raw.stdout) as? [String: Any]
+    #expect(object?["fingerprints"] != nil, "\(raw.stdoutText)")
+  }
 }
