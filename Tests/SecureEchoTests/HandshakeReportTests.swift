@@ -118,4 +118,30 @@ struct HandshakeReportTests {
     let object = try JSONSerialization.jsonObject(with: raw.stdout) as? [String: Any]
     #expect(object?["fingerprints"] != nil, "\(raw.stdoutText)")
   }
+
+  @Test("with a client certificate, the report names it and its verification")
+  func clientCertificate() async throws {
+    let server = try await ServerProcess.start(
+      .tls,
+      extraArguments: [
+        "--client-ca", Locations.caCertificate.path, "--verify-client", "optional",
+      ])
+    defer { server.stop() }
+    let client = DevelopmentIdentity.client
+    let result = try await runCommand(
+      try Locations.executable("echo-client"),
+      [
+        "--host", "127.0.0.1", "--servername", "localhost", "--port", "\(server.port)",
+        "--cert", client.certificate.path, "--key", client.key.path, "--report-json",
+      ])
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+    let negotiated = object?["negotiated"] as? [String: Any]
+    let certificate = negotiated?["client_certificate"] as? [String: Any]
+    #expect(
+      (certificate?["subject"] as? String)?.contains("CN=secureecho-client") == true,
+      "\(result.stdoutText)")
+    #expect(certificate?["verify"] as? String == "ok", "\(result.stdoutText)")
+    #expect((certificate?["serial"] as? String)?.isEmpty == false)
+  }
 }
