@@ -23,12 +23,12 @@ struct HelloFacts {
     helloRetried = capture.helloRetried
     records = capture.records
     hex = keepingBytes ? bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
-    let result = ClientHello.parse(bytes)
+    let result = ClientHello.parse(bytes, keepingExtensionData: false)
     parsed = result
     switch result {
     case .success(let hello):
-      let fingerprints = Fingerprints(hello, digests: .openSSL)
-      (ja4, ja3MD5, error) = (fingerprints.ja4, fingerprints.ja3MD5, nil)
+      (ja4, ja3MD5) = Fingerprints.summary(hello, digests: .openSSL)
+      error = nil
     case .failure(let failure):
       (ja4, ja3MD5, error) = ("", "", failure.description)
     }

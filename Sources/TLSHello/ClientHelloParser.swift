@@ -1,11 +1,19 @@
 /// Reads a ClientHello handshake message (type, 24-bit length, body). Every read is bounds-checked
 /// against the vector it is in, so any byte string gives a value or an error.
 extension ClientHello {
-  public static func parse(_ message: [UInt8]) -> Result<ClientHello, ClientHelloError> {
-    Result(catching: { () throws(ClientHelloError) -> ClientHello in try parseMessage(message) })
+  /// `keepingExtensionData: false` keeps each extension's type but not its bytes (what the
+  /// server needs for every connection's fingerprints, without an allocation per extension).
+  public static func parse(
+    _ message: [UInt8], keepingExtensionData: Bool = true
+  ) -> Result<ClientHello, ClientHelloError> {
+    Result(catching: { () throws(ClientHelloError) -> ClientHello in
+      try parseMessage(message, keepingExtensionData)
+    })
   }
 
-  private static func parseMessage(_ message: [UInt8]) throws(ClientHelloError) -> ClientHello {
+  private static func parseMessage(
+    _ message: [UInt8], _ keepingExtensionData: Bool
+  ) throws(ClientHelloError) -> ClientHello {
     // An SSL 2.0 record header: the length's high bit set, then message type 1.
     if message.count >= 3 && message[0] & 0x80 != 0 && message[2] == 1 {
       throw .sslv2Format
@@ -36,7 +44,8 @@ extension ClientHello {
     while !extensions.isEmpty {
       let type = UInt16(try extensions.integer(2, "extension type"))
       let data = try extensions.vector(try extensions.integer(2, "extension length"), "extension")
-      hello.extensions.append(Extension(type: type, data: Array(data.bytes)))
+      hello.extensions.append(
+        Extension(type: type, data: keepingExtensionData ? Array(data.bytes) : []))
       try hello.read(type, ByteReader(data.bytes))
     }
     return hello

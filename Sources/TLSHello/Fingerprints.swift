@@ -31,13 +31,8 @@ public struct Fingerprints: Sendable, Equatable {
   public init(_ hello: ClientHello, digests: Digests) {
     let ciphers = hello.cipherSuites.filter { !GREASE.contains($0) }
     let extensions = hello.extensions.map(\.type).filter { !GREASE.contains($0) }
-    let groups = hello.groups.filter { !GREASE.contains($0) }
-    func decimal(_ values: [UInt16]) -> String { values.map(String.init).joined(separator: "-") }
-    let formats = hello.pointFormats.map(String.init).joined(separator: "-")
-    ja3 =
-      "\(hello.legacyVersion),\(decimal(ciphers)),\(decimal(extensions)),\(decimal(groups)),\(formats)"
-    ja3n =
-      "\(hello.legacyVersion),\(decimal(ciphers)),\(decimal(extensions.sorted())),\(decimal(groups)),\(formats)"
+    ja3 = Self.ja3String(hello, sortingExtensions: false)
+    ja3n = Self.ja3String(hello, sortingExtensions: true)
     ja3MD5 = Self.hex(digests.md5(Array(ja3.utf8)))
     ja3nMD5 = Self.hex(digests.md5(Array(ja3n.utf8)))
 
@@ -62,6 +57,46 @@ public struct Fingerprints: Sendable, Equatable {
     ja4o =
       "\(a)_\(hash12(originalCiphers, empty: ciphers.isEmpty))_"
       + hash12(withSigalgs(originalExtensions), empty: extensions.isEmpty)
+  }
+
+  /// Only JA4 and JA3's MD5, for the close line of every connection: a third of the hashing
+  /// and none of the long raw strings of `init`.
+  public static func summary(_ hello: ClientHello, digests: Digests) -> (
+    ja4: String, ja3MD5: String
+  ) {
+    let ciphers = hello.cipherSuites.filter { !GREASE.contains($0) }
+    let extensions = hello.extensions.map(\.type).filter { !GREASE.contains($0) }
+    let ja3 = ja3String(hello, sortingExtensions: false)
+    let sigalgs = list(hello.signatureAlgorithms.filter { !GREASE.contains($0) })
+    let sorted = list(
+      extensions.filter { $0 != ExtensionType.serverName && $0 != ExtensionType.alpn }.sorted())
+    let c = sigalgs.isEmpty ? sorted : sorted + "_" + sigalgs
+    func hash12(_ text: String, empty: Bool) -> String {
+      empty ? "000000000000" : String(hex(digests.sha256(Array(text.utf8))).prefix(12))
+    }
+    let ja4 =
+      "\(ja4a(hello, ciphers: ciphers.count, extensions: extensions.count))_"
+      + "\(hash12(list(ciphers.sorted()), empty: ciphers.isEmpty))_\(hash12(c, empty: sorted.isEmpty))"
+    return (ja4, hex(digests.md5(Array(ja3.utf8))))
+  }
+
+  /// `SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats`, in decimal,
+  /// GREASE removed; JA3N with the extensions sorted.
+  static func ja3String(_ hello: ClientHello, sortingExtensions: Bool) -> String {
+    func decimal(_ values: [UInt16]) -> String {
+      var text: [UInt8] = []
+      for value in values where !GREASE.contains(value) {
+        if !text.isEmpty { text.append(UInt8(ascii: "-")) }
+        appendDecimal(Int(value), to: &text)
+      }
+      return String(decoding: text, as: UTF8.self)
+    }
+    let extensions = hello.extensions.map(\.type)
+    return [
+      "\(hello.legacyVersion)", decimal(hello.cipherSuites),
+      decimal(sortingExtensions ? extensions.sorted() : extensions), decimal(hello.groups),
+      hello.pointFormats.map(String.init).joined(separator: "-"),
+    ].joined(separator: ",")
   }
 
   /// `t13d1516h2`: protocol, version, SNI or not, counts, first ALPN's first and last character.
@@ -100,13 +135,30 @@ public struct Fingerprints: Sendable, Equatable {
 
   /// `002f,0035,...`: four lower-case hex digits per value.
   static func list(_ values: [UInt16]) -> String {
-    values.map { value in
-      let digits = String(value, radix: 16)
-      return String(repeating: "0", count: 4 - digits.count) + digits
-    }.joined(separator: ",")
+    // Built as bytes: this runs for every connection, and a String per value adds up.
+    var text: [UInt8] = []
+    text.reserveCapacity(values.count * 5)
+    for value in values {
+      if !text.isEmpty { text.append(UInt8(ascii: ",")) }
+      for shift in [12, 8, 4, 0] { text.append(hexDigits[Int(value >> UInt16(shift) & 0xF)]) }
+    }
+    return String(decoding: text, as: UTF8.self)
   }
 
   static func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+      text.append(hexDigits[Int(byte >> 4)])
+      text.append(hexDigits[Int(byte & 0xF)])
+    }
+    return String(decoding: text, as: UTF8.self)
+  }
+
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
+  private static func appendDecimal(_ value: Int, to text: inout [UInt8]) {
+    if value >= 10 { appendDecimal(value / 10, to: &text) }
+    text.append(UInt8(ascii: "0") + UInt8(value % 10))
   }
 }

@@ -25,6 +25,9 @@ struct FingerprintTests {
     let result = try fingerprints(hello)
 
     #expect(result.ja4 == "t13d1516h2_8daaf6152771_e5627efa2ab1")
+    let summary = Fingerprints.summary(
+      try ClientHello.parse(hello.bytes()).get(), digests: .openSSL)
+    #expect(summary.ja4 == result.ja4 && summary.ja3MD5 == result.ja3MD5)
     #expect(result.ja4o == "t13d1516h2_acb858a92679_18f69afefd3d")
     #expect(
       result.ja4r
