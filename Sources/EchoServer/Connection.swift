@@ -1,5 +1,6 @@
 import Sockets
 import TLS
+import TLSHello
 
 /// What the loop must do with a connection after stepping it.
 enum Next: Equatable {
@@ -149,15 +150,23 @@ final class Connection: DeadlineHeapElement {
 
   /// For the close line: taken from the captured hello the first time it is asked for.
   func hello(_ loop: LoopContext) -> HelloFacts? {
+    var parsed: (hello: Result<ClientHello, ClientHelloError>, records: Int)?
+    return hello(loop, parsed: &parsed)
+  }
+
+  private func hello(
+    _ loop: LoopContext, parsed: inout (hello: Result<ClientHello, ClientHelloError>, records: Int)?
+  ) -> HelloFacts? {
     if helloFacts == nil, let stream = transport.tlsStream {
-      helloFacts = HelloFacts(taking: stream, keepingBytes: loop.logsTrace)
+      helloFacts = HelloFacts(taking: stream, keepingBytes: loop.logsTrace, parsed: &parsed)
     }
     return helloFacts
   }
 
   private func enterService(_ loop: LoopContext) {
     handshakeDone = true
-    _ = hello(loop)
+    var parsed: (hello: Result<ClientHello, ClientHelloError>, records: Int)?
+    _ = hello(loop, parsed: &parsed)
     if loop.logsDebug, let tls = transport.tlsStream {
       loop.logger.debug(
         "handshake finished",
@@ -173,7 +182,7 @@ final class Connection: DeadlineHeapElement {
     loop.freedMemory = true
     if let format = reportFormat(loop), let stream = transport.tlsStream {
       let report = HandshakeReport(
-        hello: helloFacts?.parsed, records: helloFacts?.records ?? 0,
+        hello: parsed?.hello, records: parsed?.records ?? 0,
         helloRetried: helloFacts?.helloRetried ?? false, stream: stream, instance: loop.instance,
         peer: peer, handshakeMilliseconds: loop.now - openedAt)
       let bytes = report.rendered(format)
@@ -182,7 +191,6 @@ final class Connection: DeadlineHeapElement {
     } else {
       enter(.service(Service(loop.service, transport: transport, loop: loop)))
     }
-    helloFacts?.dropParsed()
   }
 
   /// `--report`, or the JSON report for a client that asked for a `report.` server name.

@@ -13,18 +13,19 @@ struct HelloFacts {
   /// with another implementation).
   var hex: String?
 
-  /// The hello itself, parsed, for a report built at the same time; not kept.
-  private(set) var parsed: Result<ClientHello, ClientHelloError>?
-  var records = 0
-
-  /// nil when no ClientHello came (a client that sent nothing, or not TLS).
-  init?(taking stream: TLSStream, keepingBytes: Bool) {
-    guard let capture = stream.helloCapture, let bytes = capture.take() else { return nil }
-    helloRetried = capture.helloRetried
-    records = capture.records
+  /// Takes the stream's captured hello; nil when none came (a client that sent nothing, or not
+  /// TLS). `parsed` gets the parsed hello and its record count, for a report built at once:
+  /// it is not kept here, where it would stay with every held connection.
+  init?(
+    taking stream: TLSStream, keepingBytes: Bool,
+    parsed: inout (hello: Result<ClientHello, ClientHelloError>, records: Int)?
+  ) {
+    guard let captured = stream.takeClientHello() else { return nil }
+    let bytes = captured.message
+    helloRetried = captured.helloRetried
     hex = keepingBytes ? bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
     let result = ClientHello.parse(bytes, keepingExtensionData: false)
-    parsed = result
+    parsed = (result, captured.records)
     switch result {
     case .success(let hello):
       (ja4, ja3MD5) = Fingerprints.summary(hello, digests: .openSSL)
@@ -33,7 +34,4 @@ struct HelloFacts {
       (ja4, ja3MD5, error) = ("", "", failure.description)
     }
   }
-
-  /// Lets the parsed hello go once the report, if any, is built.
-  mutating func dropParsed() { parsed = nil }
 }

@@ -2,6 +2,14 @@ import CTLS
 
 /// What the handshake report adds to the stream's negotiated facts.
 extension TLSStream {
+  /// The client's first ClientHello (a server's stream), handed over once: the capture is let
+  /// go with it, so a held connection keeps nothing of it. nil when none came.
+  public func takeClientHello() -> (message: [UInt8], records: Int, helloRetried: Bool)? {
+    guard let capture = takeCapture() else { return nil }
+    guard let message = capture.take() else { return nil }
+    return (message, capture.records, capture.helloRetried)
+  }
+
   /// The server's own handshake signature, as key type and digest (`ECDSA+SHA256`,
   /// `RSA-PSS+SHA256`), or nil (a resumption signs nothing).
   public var signature: String? {

@@ -32,7 +32,7 @@ public final class TLSStream {
   /// With `eventLoopIO`: the socket as OpenSSL sees it, through SecureEcho's own BIO.
   private let endpoint: SocketEndpoint?
   /// A server's record of the client's first ClientHello, as it came (for the report).
-  public let helloCapture: HelloCapture?
+  private var helloCapture: HelloCapture?
 
   /// Wraps `socket` in a TLS connection from `context` (its role decides client or server).
   /// For a client, `serverName` is sent as SNI (when it is a DNS name) and the certificate is
@@ -101,6 +101,13 @@ public final class TLSStream {
       self.handle = nil
     }
     socket.close()
+  }
+
+  /// The capture, no longer watched: after this the message callback cannot fire.
+  func takeCapture() -> HelloCapture? {
+    defer { helloCapture = nil }
+    helloCapture?.stopWatching(ssl)
+    return helloCapture
   }
 
   /// Whether OpenSSL holds input already read off the socket (a whole record or part of one).

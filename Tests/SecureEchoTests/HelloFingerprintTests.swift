@@ -6,14 +6,20 @@ import Testing
 /// implementation (ja4plus) agreeing on every one.
 @Suite("ClientHello fingerprints in the log", .timeLimit(.minutes(2)))
 struct HelloFingerprintTests {
+  /// Python's ssl with ALPN echo: prints the report line the server sends first, then
+  /// checks one echo after it.
   private static let pythonClient = """
     import socket, ssl, sys
     context = ssl.create_default_context(cafile=sys.argv[2])
     context.set_alpn_protocols(["echo"])
     with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            report = b""
+            while not report.endswith(b"\\n"):
+                report += tls.recv(1)
             tls.sendall(b"x")
             assert tls.recv(1) == b"x"
+            sys.stdout.write(report.decode())
     """
 
   @Test("s_client and Python ssl: the fields match what each offered; ja4plus agrees")
@@ -23,6 +29,7 @@ struct HelloFingerprintTests {
       .tls,
       extraArguments: [
         "--log-format", "json", "--log-level", "trace", "--groups", "X25519:prime256v1",
+        "--report", "json", "--alpn", "echo,h2",
       ])
     defer { server.stop() }
     let port = server.port
@@ -33,15 +40,20 @@ struct HelloFingerprintTests {
       ["-groups", "P-384:X25519"],
       ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"],
     ]
+    var reports: [[String: Any]] = []
     for (index, arguments) in clients.enumerated() {
-      _ = try await runSClient(port: port, verifyWithDevelopmentCA.dropLast() + arguments)
+      let output = try await runSClient(port: port, verifyWithDevelopmentCA.dropLast() + arguments)
+        .output
       try await waitForCloseLines(index + 1, of: server)
+      reports.append(try Self.report(in: output))
     }
     let python = try await runCommand(
       try Locations.tool("python3"),
       ["-c", Self.pythonClient, "\(port)", Locations.caCertificate.path])
     #expect(python.termination == .exit(0), "\(python.stderr)")
+    reports.append(try Self.report(in: python.stdoutText))
     try await waitForCloseLines(clients.count + 1, of: server)
+    try Self.checkReports(reports)
 
     let closed = try server.jsonLog().filter { $0.message == "connection closed" }
     let ja4 = closed.map { $0.string("ja4") ?? "" }
@@ -78,6 +90,34 @@ struct HelloFingerprintTests {
     let closed = try #require(try server.jsonLog().first { $0.message == "connection closed" })
     #expect(closed.string("ja4")?.hasPrefix("t13") == true, "\(closed.line)")
     #expect(closed.fields["hello_hex"] == nil, "\(closed.line)")
+  }
+
+  /// The report line in a client's output (none, an empty object: a failed handshake).
+  private static func report(in output: String) throws -> [String: Any] {
+    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("{\"instance\"") })
+    else { return [:] }
+    return try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+  }
+
+  /// Each report says what that client offered and what it got.
+  private static func checkReports(_ reports: [[String: Any]]) throws {
+    func section(_ index: Int, _ name: String) -> [String: Any] {
+      reports[index][name] as? [String: Any] ?? [:]
+    }
+    let offered = section(0, "client_hello")
+    #expect(offered["alpn"] as? [String] == ["echo", "h2"], "\(offered)")
+    #expect(offered["server_name"] as? String == "localhost")
+    #expect(section(0, "negotiated")["alpn"] as? String == "echo")
+    #expect(
+      (section(0, "fingerprints")["ja4"] as? String)
+        == (section(1, "fingerprints")["ja4"] as? String))
+    #expect(section(2, "negotiated")["version"] as? String == "TLSv1.2", "\(reports[2])")
+    #expect((section(2, "client_hello")["supported_versions"] as? [String])?.isEmpty == true)
+    #expect(section(3, "negotiated")["hello_retry"] as? Bool == true, "\(reports[3])")
+    #expect(section(3, "client_hello")["key_share_groups"] as? [String] == ["secp384r1"])
+    #expect(section(3, "client_hello")["server_name"] is NSNull, "an address: no SNI")
+    #expect(reports[4].isEmpty, "a refused handshake gets no report")
+    #expect(section(5, "client_hello")["alpn"] as? [String] == ["echo"], "\(reports[5])")
   }
 
   private func waitForCloseLines(_ count: Int, of server: ServerProcess) async throws {
