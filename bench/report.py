@@ -145,8 +145,24 @@ def against_openssl(r):
         ms = us / 1000 if us else None
         rows.append([label + extra, fmt(rate, 0), fmt(ms, 3), fmt(floor, 3),
                      fmt(ratio(ms, floor), 2, "×")])
-    return table(["SecureEcho handshake", "handshakes/s", "server CPU ms", "OpenSSL floor ms",
+    for label, server in [("full, 1 ticket, with the ClientHello capture", "secureecho-capture"),
+                          ("full, 1 ticket, without it (`SECUREECHO_NO_HELLO_CAPTURE=1`)",
+                           "secureecho-nocapture")]:
+        us = r.median(server, "handshakes", "cpu_us_per_handshake")
+        rate = r.median(server, "handshakes", "handshakes_per_s")
+        ms = us / 1000 if us else None
+        rows.append([label + " (median of the rounds)", fmt(rate, 0), fmt(ms, 3),
+                     fmt(number(f, "full_tickets_ms"), 3),
+                     fmt(ratio(ms, number(f, "full_tickets_ms")), 2, "×")])
+    text = table(["SecureEcho handshake", "handshakes/s", "server CPU ms", "OpenSSL floor ms",
                   "ratio"], rows)
+    with_capture = r.median("secureecho-capture", "handshakes", "cpu_us_per_handshake")
+    without = r.median("secureecho-nocapture", "handshakes", "cpu_us_per_handshake")
+    if with_capture and without:
+        text += (f"\nThe ClientHello capture (every close line's `ja4`, `ja3_md5`) costs "
+                 f"{(with_capture / without - 1) * 100:+.1f}% server CPU per full handshake "
+                 f"({with_capture:.0f} against {without:.0f} µs, medians of interleaved rounds).\n")
+    return text
 
 
 def classic(r):

@@ -197,6 +197,21 @@ for transport in tls rsa; do
   fi
 done
 
+# What the ClientHello capture (ja4 and ja3 in every close line) costs a full handshake: the
+# same server with it and without it (SECUREECHO_NO_HELLO_CAPTURE=1), in interleaved rounds.
+say "== SecureEcho: full handshakes with and without the ClientHello capture"
+for n in $(seq "$ROUNDS"); do
+  for variant in capture nocapture; do
+    [[ $variant == nocapture ]] && export SECUREECHO_NO_HELLO_CAPTURE=1
+    if start_server "secureecho-$variant.server.r$n" se tls; then
+      scenario "secureecho-$variant.handshakes.r$n" handshakes "$STARTED_PORT" "$STARTED_PID" \
+        "${TLS_CLIENT[@]}" --connections 8
+      stop_pid "$STARTED_PID"
+    fi
+    unset SECUREECHO_NO_HELLO_CAPTURE
+  done
+done
+
 # --- system calls per unit of work, under strace ---------------------------------------------
 source "$ROOT/bench/syscalls.sh"
 

@@ -1,5 +1,9 @@
 import CTLS
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The client's first ClientHello exactly as it arrived, taken from OpenSSL's message callback:
 /// OpenSSL 3.0's client-hello accessors hide the extensions it does not know (GREASE, ECH,
 /// ALPS, post-quantum key shares), the message callback gives the whole reassembled message.
@@ -9,6 +13,8 @@ public final class HelloCapture {
   /// A ClientHello is far smaller in practice; a larger one is not kept (the fingerprint of a
   /// hello that large says nothing a user needs).
   static let maximumLength = 64 * 1024
+  /// `SECUREECHO_NO_HELLO_CAPTURE=1`: no capture, for `make bench` to measure what it costs.
+  static let isDisabled = getenv("SECUREECHO_NO_HELLO_CAPTURE") != nil
 
   /// The first ClientHello handshake message, header included; nil until it has come.
   public private(set) var message: [UInt8]?

@@ -68,7 +68,8 @@ public final class TLSStream {
         throw TLSError.fromQueue(.configuration, "attach socket", fallback: "SSL_set_fd failed")
       }
     }
-    helloCapture = context.role == .server ? HelloCapture(watching: ssl) : nil
+    helloCapture =
+      context.role == .server && !HelloCapture.isDisabled ? HelloCapture(watching: ssl) : nil
     switch context.role {
     case .server:
       SSL_set_accept_state(ssl)

@@ -120,6 +120,19 @@ struct HelloFingerprintTests {
     #expect(section(5, "client_hello")["alpn"] as? [String] == ["echo"], "\(reports[5])")
   }
 
+  @Test("SECUREECHO_NO_HELLO_CAPTURE=1 (for make bench's comparison): no fingerprint, same echo")
+  func captureOff() async throws {
+    let server = try await ServerProcess.start(
+      .tls, extraArguments: ["--log-format", "json"],
+      environment: ["SECUREECHO_NO_HELLO_CAPTURE": "1"])
+    defer { server.stop() }
+    let result = try await runSClient(port: server.port, verifyWithDevelopmentCA)
+    #expect(result.echoed)
+    try await waitForCloseLines(1, of: server)
+    let closed = try #require(try server.jsonLog().first { $0.message == "connection closed" })
+    #expect(closed.fields["ja4"] == nil, "\(closed.line)")
+  }
+
   private func waitForCloseLines(_ count: Int, of server: ServerProcess) async throws {
     let reached = try await Deadline(seconds: 20).poll {
       (try? server.jsonLog().filter { $0.message == "connection closed" }.count) ?? 0 >= count
