@@ -159,7 +159,7 @@ def against_openssl(r):
     with_capture = r.median("secureecho-capture", "handshakes", "cpu_us_per_handshake")
     without = r.median("secureecho-nocapture", "handshakes", "cpu_us_per_handshake")
     if with_capture and without:
-        text += (f"\nThe ClientHello capture (every close line's `ja4`, `ja3_md5`) costs "
+        text += (f"\n\nThe ClientHello capture (every close line's `ja4`, `ja3_md5`) costs "
                  f"{(with_capture / without - 1) * 100:+.1f}% server CPU per full handshake "
                  f"({with_capture:.0f} against {without:.0f} µs, medians of interleaved rounds).\n")
     return text
