@@ -23,7 +23,7 @@ struct HelloFacts {
     guard let captured = stream.takeClientHello() else { return nil }
     let bytes = captured.message
     helloRetried = captured.helloRetried
-    hex = keepingBytes ? bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() : nil
+    hex = keepingBytes ? Fingerprints.hex(bytes) : nil
     let result = ClientHello.parse(bytes, keepingExtensionData: false)
     parsed = (result, captured.records)
     switch result {

@@ -145,7 +145,8 @@ public struct Fingerprints: Sendable, Equatable {
     return String(decoding: text, as: UTF8.self)
   }
 
-  static func hex(_ bytes: [UInt8]) -> String {
+  /// Lower-case hex, two digits a byte.
+  public static func hex(_ bytes: [UInt8]) -> String {
     var text: [UInt8] = []
     text.reserveCapacity(bytes.count * 2)
     for byte in bytes {
