@@ -28,6 +28,8 @@ let package = Package(
     .target(name: "StreamServices"),
     // The ClientHello as a value, JA3 and JA4: pure parsing, no OpenSSL, fuzzed in the tests.
     .target(name: "TLSHello"),
+    // The PROXY protocol header as a value: pure parsing, no sockets.
+    .target(name: "ProxyProtocol"),
     // The load generator behind `echo-client bench`: event loops like the server's.
     .target(
       name: "LoadGenerator",
@@ -69,6 +71,7 @@ let package = Package(
       name: "SecureEchoTests",
       dependencies: [
         "Sockets", "TLS", "CTLS", "EchoServer", "StreamServices", "LoadGenerator", "TLSHello",
+        "ProxyProtocol",
       ]
     ),
   ],
