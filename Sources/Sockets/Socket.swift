@@ -61,12 +61,15 @@ public final class Socket {
   }
 
   /// A listening socket bound to `address` (port 0: the kernel picks a free port).
-  /// `SO_REUSEADDR` lets a restarted server bind while old connections sit in TIME_WAIT.
+  /// `SO_REUSEADDR` lets a restarted server bind while old connections sit in TIME_WAIT;
+  /// `reusePort` (`SO_REUSEPORT`) lets several processes listen on one port, the kernel
+  /// spreading new connections over them.
   public static func listening(
-    on address: SocketAddress, backlog: Int32 = 1024
+    on address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = false
   ) throws(SocketError) -> Socket {
     let socket = try Socket.tcp(address.family, nonBlocking: true)
     try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
+    if reusePort { try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
     // Accepted sockets inherit TCP_NODELAY from the listener on Linux: set once here rather
     // than once per connection (an echo is latency-bound; Nagle would hold small writes).
     try socket.setNoDelay()
@@ -165,6 +168,15 @@ public final class Socket {
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOResult<Int>
   {
     try nonBlockingSyscall("read") { Glibc.read(open, buffer.baseAddress, buffer.count) }
+  }
+
+  /// Copies what has arrived into `buffer` and leaves it queued: the next read gets it again.
+  /// `.processed(0)` means the peer closed its side (EOF).
+  public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOResult<Int>
+  {
+    try nonBlockingSyscall("read") {
+      Glibc.recv(open, buffer.baseAddress, buffer.count, Int32(MSG_PEEK))
+    }
   }
 
   /// Writes what the kernel takes of `buffer` now: possibly only part of it. Never raises SIGPIPE.
