@@ -11,6 +11,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
   ],
   targets: [
     // The system OpenSSL 3, with the macros Swift cannot import wrapped as functions.
@@ -48,14 +49,15 @@ let package = Package(
     .target(
       name: "EchoServer",
       dependencies: [
-        "Sockets", "TLS", "CLinux", "StreamServices", "TLSHello",
+        "Sockets", "TLS", "CLinux", "StreamServices", "TLSHello", "ProxyProtocol",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]
     ),
     .executableTarget(
       name: "echo-server",
       dependencies: [
-        "EchoServer", "Sockets", "TLS", "CommandLineSupport", "StreamServices",
+        "EchoServer", "Sockets", "TLS", "CommandLineSupport", "StreamServices", "ProxyProtocol",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]

@@ -16,8 +16,8 @@ struct Channel {
   /// Monotonic milliseconds of the last byte moved either way.
   private(set) var lastActivity: Int64
 
-  /// The client's address, for trace lines.
-  let peer: String
+  /// The client's address, for trace lines (the PROXY header's once it has been read).
+  var peer: String
 
   init(_ transport: Transport, peer: String, now: Int64) {
     self.transport = transport

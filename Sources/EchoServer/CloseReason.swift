@@ -14,6 +14,13 @@ public enum CloseReason: Int, CaseIterable, Sendable {
   case refusedAtLimit
   /// Accepted and closed at once because the process had no descriptor left to serve it with.
   case refusedNoDescriptors
+  /// `--proxy-required`: a connection from outside `--proxy-from`, closed without a byte read.
+  case refusedUntrusted
+  /// A PROXY header that was malformed, failed its checksum, or ended before it was complete.
+  case proxyHeaderInvalid
+  /// A balancer's health check: a PROXY v2 LOCAL header, or a trusted source's connection, and
+  /// nothing after it. Logged at debug, never counted as a failed handshake.
+  case healthCheck
   case shutdown
   /// Anything else (a TLS protocol error after the handshake, a failed set-up, an epoll
   /// failure).
@@ -30,6 +37,9 @@ public enum CloseReason: Int, CaseIterable, Sendable {
     case .completed: "completed"
     case .refusedAtLimit: "refused_at_limit"
     case .refusedNoDescriptors: "refused_no_descriptors"
+    case .refusedUntrusted: "refused_untrusted"
+    case .proxyHeaderInvalid: "proxy_header_invalid"
+    case .healthCheck: "health_check"
     case .shutdown: "shutdown"
     case .error: "error"
     }

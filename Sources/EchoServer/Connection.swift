@@ -1,3 +1,5 @@
+import Logging
+import ProxyProtocol
 import Sockets
 import TLS
 import TLSHello
@@ -19,10 +21,16 @@ enum Next: Equatable {
 /// It never touches the loop's structures (epoll, table, timers): it says what it needs in a
 /// `Next`, and the loop does it. Its timer is one entry in the loop's `DeadlineHeap`.
 final class Connection: DeadlineHeapElement {
-  let peer: String
+  /// The client's address: the TCP peer's, or the one its balancer's PROXY header gave.
+  private(set) var peer: String
+  /// The PROXY header and the balancer that sent it, once read.
+  private(set) var proxy: ProxyFacts?
+  /// A balancer's health check (a v2 LOCAL header): if nothing follows, it ends as one.
+  private(set) var isHealthCheck = false
   let descriptor: Int32
-  /// Monotonic milliseconds when accepted.
+  /// Monotonic milliseconds when accepted (the loop's clock), and nanoseconds (for metrics).
   let openedAt: Int64
+  private let openedAtNanoseconds = MonotonicClock.nanoseconds()
   private(set) var stage: Stage
   private(set) var channel: Channel
   /// The epoll interest currently registered, so that unchanged interest costs no syscall.
@@ -38,8 +46,10 @@ final class Connection: DeadlineHeapElement {
   var heapDeadline: Int64 = 0
   var heapIndex = -1
 
+  /// `proxyHeader`: the parser for the header this connection starts with, nil for none.
   init(
-    transport: Transport, peer: String, service: ServiceConfiguration, loop: LoopContext
+    transport: Transport, peer: String, proxyHeader: ProxyHeaderParser? = nil,
+    service: ServiceConfiguration, loop: LoopContext
   ) {
     self.peer = peer
     self.descriptor = transport.socket.descriptor
@@ -47,13 +57,22 @@ final class Connection: DeadlineHeapElement {
     self.channel = Channel(transport, peer: peer, now: loop.now)
     self.handshakeDone = !transport.isTLS
     self.serviceName = service.mode.rawValue
-    self.stage =
-      transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
+    if let proxyHeader {
+      self.stage = .proxyHeader(ProxyHeaderStage(proxyHeader))
+    } else {
+      self.stage =
+        transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
+    }
   }
 
   var transport: Transport { channel.transport }
   var isClosed: Bool {
     if case .closed = stage { true } else { false }
+  }
+
+  /// In the TLS handshake: a close now counts as a failed handshake.
+  var isHandshaking: Bool {
+    if case .handshake = stage { true } else { false }
   }
 
   /// Whether the client has begun: TLS handshake done; plaintext (which has no handshake) a
@@ -97,6 +116,13 @@ final class Connection: DeadlineHeapElement {
     do throws(TransportError) {
       while true {
         switch stage {
+        case .proxyHeader(var reading):
+          let outcome: ProxyHeaderStage.Outcome
+          do { outcome = try reading.step(transport.socket, loop) } catch {
+            throw .socket(error)
+          }
+          stage = .proxyHeader(reading)
+          if let next = received(outcome, loop) { return next }
         case .handshake:
           if loop.logsDebug && !handshakeBegun {
             handshakeBegun = true
@@ -121,6 +147,8 @@ final class Connection: DeadlineHeapElement {
           switch outcome {
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
+          case .finished(_, _) where isHealthCheck && !hasStarted:
+            return .close(.healthCheck, detail: nil)
           case .finished(let reason, let peerClosed):
             enter(.closing(Closing(reason, peerClosed: peerClosed)))
           case .closeNow(let reason): return .close(reason, detail: nil)
@@ -140,6 +168,46 @@ final class Connection: DeadlineHeapElement {
     } catch {
       let (reason, detail) = classify(error)
       return .close(reason, detail: detail)
+    }
+  }
+
+  /// What the PROXY header stage came to: the next stage, or the close it calls for.
+  private func received(_ outcome: ProxyHeaderStage.Outcome, _ loop: LoopContext) -> Next? {
+    let statistics = loop.statistics
+    switch outcome {
+    case .wait: return .wait(.readable)
+    case .invalid(let error):
+      statistics.proxyHeader(.invalid)
+      return .close(.proxyHeaderInvalid, detail: "PROXY header: \(error)")
+    case .ended(received: 0, _):
+      statistics.proxyHeader(.empty)
+      return .close(.healthCheck, detail: nil)
+    case .ended(let count, let reset):
+      statistics.proxyHeader(.truncated)
+      let how = reset ? "was reset" : "ended"
+      return .close(
+        .proxyHeaderInvalid, detail: "the connection \(how) \(count) bytes into a PROXY header")
+    case .header(let header):
+      proxy = ProxyFacts(balancer: peer, header: header)
+      if header.command == .local {
+        isHealthCheck = true
+        statistics.proxyHeader(.local)
+      } else if let source = header.source {
+        peer = source.description
+        channel.peer = peer
+        statistics.proxyHeader(header.version == .v1 ? .v1 : .v2)
+      } else {
+        statistics.proxyHeader(.unknown)
+      }
+      if loop.logsDebug {
+        var metadata: Logger.Metadata = ["peer": "\(peer)"]
+        for (key, value) in proxy?.fields ?? [] { metadata[key] = "\(value)" }
+        loop.logger.debug("PROXY header", metadata: metadata)
+      }
+      enter(
+        transport.isTLS
+          ? .handshake : .service(Service(loop.service, transport: transport, loop: loop)))
+      return nil
     }
   }
 
@@ -178,13 +246,14 @@ final class Connection: DeadlineHeapElement {
     }
     channel.touch(loop)
     loop.statistics.handshakesOK.add(1)
+    loop.metrics?.recordHandshake(nanoseconds: MonotonicClock.nanoseconds() - openedAtNanoseconds)
     if transport.tlsStream?.isResumed == true { loop.statistics.handshakesResumed.add(1) }
     loop.freedMemory = true
     if let format = reportFormat(loop), let stream = transport.tlsStream {
       let report = HandshakeReport(
         hello: parsed?.hello, records: parsed?.records ?? 0,
         helloRetried: helloFacts?.helloRetried ?? false, stream: stream, instance: loop.instance,
-        peer: peer, handshakeMilliseconds: loop.now - openedAt)
+        peer: peer, proxy: proxy, handshakeMilliseconds: loop.now - openedAt)
       let bytes = report.rendered(format)
       bytes.withUnsafeBytes { channel.keep($0) }
       enter(.report)
@@ -205,9 +274,15 @@ final class Connection: DeadlineHeapElement {
     timerNeedsUpdate = true
   }
 
-  private func classify(_ error: TransportError) -> (CloseReason, String) {
+  private func classify(_ error: TransportError) -> (CloseReason, String?) {
     let handshaking = !handshakeDone
     switch error {
+    case .tls(let error) where isHealthCheck && handshaking && error.kind == .uncleanEOF:
+      return (.healthCheck, nil)
+    case .socket(let error) where isHealthCheck && handshaking && error.isConnectionReset:
+      return (.healthCheck, nil)
+    case .tls(let error) where isHealthCheck && handshaking && error.kind == .io:
+      return (.healthCheck, nil)
     case .tls(let error) where error.kind == .uncleanEOF:
       return (handshaking ? .handshakeFailed : .uncleanClose, error.reason)
     case .tls(let error) where error.kind == .io: return (.reset, error.reason)
@@ -238,6 +313,9 @@ final class Connection: DeadlineHeapElement {
   private func deadline(_ limits: ServerConfiguration.Limits) -> (at: Int64, action: TimerAction)? {
     var due: (at: Int64, action: TimerAction)?
     switch stage {
+    case .proxyHeader(let reading):
+      let detail = "no complete PROXY header in time (\(reading.received.count) bytes came)"
+      due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, detail))
     case .handshake: due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
     case .service where !hasStarted:
       due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
@@ -279,6 +357,7 @@ final class Connection: DeadlineHeapElement {
       loop.freedMemory = true
       return nil
     case .close(let reason, let detail):
+      if case .proxyHeader = stage { loop.statistics.proxyHeader(.truncated) }
       if case .service = stage, reason == .idleTimeout {
         // Over TLS, a close_notify first lets the client tell this from a truncation.
         _ = try? transport.closeOutput()

@@ -8,7 +8,9 @@ enum ConnectionLog {
     logger: Logger
   ) {
     let now = loop.now
-    guard logger.logLevel <= .info else { return }
+    // A health check is the balancer's business; at info it would be a line every few seconds.
+    let level: Logger.Level = reason == .healthCheck ? .debug : .info
+    guard logger.logLevel <= level else { return }
     let transport = connection.transport
     var metadata: Logger.Metadata = [
       "peer": "\(connection.peer)", "transport": "\(transport.isTLS ? "tls" : "plaintext")",
@@ -19,6 +21,7 @@ enum ConnectionLog {
       "reason": "\(reason.name)",
     ]
     if let detail { metadata["detail"] = "\(detail)" }
+    for (key, value) in connection.proxy?.fields ?? [] { metadata[key] = "\(value)" }
     if let tls = transport.tlsStream {
       if let hello = connection.hello(loop) {
         metadata["ja4"] = "\(hello.ja4)"
@@ -37,6 +40,6 @@ enum ConnectionLog {
         if let subject = tls.peerCertificateSubject { metadata["client_subject"] = "\(subject)" }
       }
     }
-    logger.info("connection closed", metadata: metadata)
+    logger.log(level: level, "connection closed", metadata: metadata)
   }
 }

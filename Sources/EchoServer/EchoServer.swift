@@ -51,6 +51,13 @@ public struct ServerConfiguration: Sendable {
   public var report: ReportFormat?
   /// `--instance`: names this server in reports.
   public var instance = ""
+  /// `--proxy-protocol`: connections from balancers start with a PROXY header; nil: none do.
+  public var proxy: ProxySettings?
+  /// `--reuse-port`: listen with SO_REUSEPORT, so that other processes may share the port.
+  public var reusePort = false
+  /// `--metrics`: where to answer Prometheus scrapes (the first address of the name), and what
+  /// they show; nil: no metrics listener.
+  public var metrics: (address: ListenAddress, metrics: ServerMetrics)?
 
   public init(listen: [ListenAddress], mode: Mode, threads: Int, limits: Limits) {
     self.listen = listen
@@ -92,11 +99,24 @@ public final class EchoServer: Sendable {
   /// Binds every address, starts the loops, and returns the addresses really listened on
   /// (with the kernel's port when the configuration asked for port 0).
   public func start() throws(ServerError) -> [SocketAddress] {
-    let listeners = try bind()
+    var listeners = try bind()
     let descriptors = listeners.map(\.descriptor)
     var addresses: [SocketAddress] = []
     for listener in listeners {
       do { addresses.append(try listener.localAddress()) } catch { throw .listen(error) }
+    }
+    var endpoint: MetricsEndpoint?
+    var metricsAddress: SocketAddress?
+    if let (address, metrics) = configuration.metrics {
+      let listener = try bindMetrics(address)
+      do { metricsAddress = try listener.localAddress() } catch { throw .listen(error) }
+      // Closed with the others, after the loops; not shut down by a drain, so that the
+      // counters can be read while connections finish.
+      listeners.append(listener)
+      let state = self.state
+      endpoint = MetricsEndpoint(
+        listener: listener.descriptor, metrics: metrics,
+        statistics: { state.statistics.reduce(ServerStatistics()) { $0 + $1.snapshot() } })
     }
     var loops: [RunningLoop] = []
     let loopCount = max(1, configuration.threads)
@@ -108,7 +128,7 @@ public final class EchoServer: Sendable {
         wakeup = try EventFD()
         loop = try ServerLoop(
           index: index, listeners: descriptors, wakeup: wakeup, control: control,
-          configuration: configuration, logger: logger)
+          configuration: configuration, metrics: endpoint, logger: logger)
       } catch {
         abandon(loops)
         throw ServerError.resources("set up event loop", "\(error)")
@@ -127,8 +147,26 @@ public final class EchoServer: Sendable {
         throw ServerError.resources(error.operation, error.reason)
       }
     }
-    state.started(listeners: Handover(value: listeners), loops: loops)
+    state.started(
+      listeners: Handover(value: listeners), echoListeners: descriptors.count, loops: loops,
+      metricsAddress: metricsAddress)
     return addresses
+  }
+
+  /// Where scrapes are answered, once started with `--metrics`.
+  public var metricsAddress: SocketAddress? { state.metricsAddress }
+
+  private func bindMetrics(_ entry: ListenAddress) throws(ServerError) -> Socket {
+    do throws(SocketError) {
+      guard let address = try entry.resolve().first else {
+        throw SocketError("listen on \(entry)", reason: "no address", errno: EADDRNOTAVAIL)
+      }
+      return try Socket.listening(on: address, backlog: 64)
+    } catch {
+      var named = error
+      named.operation = "listen for metrics on \(entry): \(error.operation)"
+      throw .listen(named)
+    }
   }
 
   /// Stops accepting at once (new connection attempts are refused by the kernel) and lets open
@@ -208,7 +246,8 @@ public final class EchoServer: Sendable {
               errno: EADDRINUSE))
         }
         do {
-          let listener = try Socket.listening(on: target, backlog: configuration.backlog)
+          let listener = try Socket.listening(
+            on: target, backlog: configuration.backlog, reusePort: configuration.reusePort)
           if port == 0 { port = try listener.localAddress().port }
           bound[SocketAddress(numericHost: address.host, port: port) ?? target] = entry
           listeners.append(listener)
@@ -247,18 +286,26 @@ private final class ServerState: Sendable {
     var listeners: Handover<[Socket]>?
     var listenerDescriptors: [Int32] = []
     var loops: [RunningLoop] = []
+    var metricsAddress: SocketAddress?
     var joined = false
   }
 
   private let running = Mutex(Running())
 
-  func started(listeners: Handover<[Socket]>, loops: [RunningLoop]) {
+  /// `listeners`: the first `echoListeners` are the echo service's, then the metrics one.
+  func started(
+    listeners: Handover<[Socket]>, echoListeners: Int, loops: [RunningLoop],
+    metricsAddress: SocketAddress?
+  ) {
     running.withLock {
       $0.listeners = listeners
-      $0.listenerDescriptors = listeners.value.map(\.descriptor)
+      $0.listenerDescriptors = listeners.value.prefix(echoListeners).map(\.descriptor)
       $0.loops = loops
+      $0.metricsAddress = metricsAddress
     }
   }
+
+  var metricsAddress: SocketAddress? { running.withLock { $0.metricsAddress } }
 
   var listenerDescriptors: [Int32] { running.withLock { $0.joined ? [] : $0.listenerDescriptors } }
   var wakeups: [EventFD] { running.withLock { $0.loops.map(\.wakeup) } }

@@ -1,4 +1,5 @@
 import Logging
+import ProxyProtocol
 import Sockets
 import StreamServices
 
@@ -25,6 +26,10 @@ final class LoopContext {
   let report: ReportFormat?
   /// `--instance`: which server this is, in reports.
   let instance: String
+  /// `--metrics`: where finished handshakes are timed; nil when off.
+  let metrics: ServerMetrics?
+  /// `--proxy-protocol`: who must send a header, and its parser; nil when off.
+  let proxy: (settings: ProxySettings, parser: ProxyHeaderParser)?
   /// The loop's clock in milliseconds, read once per wake-up: timeouts need no finer grain.
   var now: Int64
   /// The loop's logger, and whether its level lets the per-connection lines below info
@@ -39,10 +44,13 @@ final class LoopContext {
   init(
     splicePipe: SplicePipe?, statistics: LoopStatistics, limits: ServerConfiguration.Limits,
     service: ServiceConfiguration, logger: Logger = Logger(label: "echo-server"),
-    report: ReportFormat? = nil, instance: String = ""
+    report: ReportFormat? = nil, instance: String = "", proxy: ProxySettings? = nil,
+    metrics: ServerMetrics? = nil
   ) {
+    self.metrics = metrics
     self.report = report
     self.instance = instance
+    self.proxy = proxy.map { ($0, ProxyHeaderParser(accepting: $0.versions)) }
     self.logger = logger
     self.logsDebug = logger.logLevel <= .debug
     self.logsTrace = logger.logLevel <= .trace

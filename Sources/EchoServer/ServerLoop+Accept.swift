@@ -1,5 +1,6 @@
 import CLinux
 import Logging
+import ProxyProtocol
 import Sockets
 import TLS
 
@@ -87,6 +88,18 @@ extension ServerLoop {
 
   private func admit(_ socket: Socket, peer: SocketAddress) {
     statistics.accepted.add(1)
+    var proxyHeader: ProxyHeaderParser?
+    if let proxy = context.proxy {
+      if proxy.settings.trusts(peer) {
+        proxyHeader = proxy.parser
+      } else if proxy.settings.required {
+        statistics.proxyHeader(.untrustedRefused)
+        return refuse(socket, peer: peer, because: .refusedUntrusted)
+      } else {
+        // Served as itself: the specification forbids looking for a header it might send.
+        statistics.proxyHeader(.untrustedDirect)
+      }
+    }
     guard control.admitConnection() else {
       return refuse(socket, peer: peer, because: .refusedAtLimit)
     }
@@ -110,7 +123,8 @@ extension ServerLoop {
       return
     }
     let connection = Connection(
-      transport: transport, peer: peer.description, service: context.service, loop: context)
+      transport: transport, peer: peer.description, proxyHeader: proxyHeader,
+      service: context.service, loop: context)
     if context.logsDebug {
       logger.debug(
         "accepted",
@@ -121,7 +135,10 @@ extension ServerLoop {
     }
     store(connection)
     timers.schedule(connection, at: connection.nextDeadline(context.limits))
-    // A service that speaks first (chargen, source) starts without waiting for the client.
-    if !transport.isTLS && context.service.mode.serverSpeaksFirst { drive(connection) }
+    // A service that speaks first (chargen, source) starts without waiting for the client
+    // (behind a balancer, once its header is in).
+    if !transport.isTLS && context.service.mode.serverSpeaksFirst && proxyHeader == nil {
+      drive(connection)
+    }
   }
 }

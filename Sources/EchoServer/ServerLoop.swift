@@ -37,10 +37,12 @@ final class ServerLoop {
   /// loop accept and refuse the waiting connection instead of spinning on a listener that stays
   /// readable.
   var spareDescriptor: Int32
+  /// `--metrics`: the listener this loop watches too, and the scrapes it is answering.
+  var metricsEndpoint: MetricsEndpoint?
 
   init(
     index: Int, listeners: [Int32], wakeup: EventFD, control: ServerControl,
-    configuration: ServerConfiguration, logger: Logger
+    configuration: ServerConfiguration, metrics: MetricsEndpoint?, logger: Logger
   ) throws(SocketError) {
     self.epoll = try Epoll()
     self.listeners = listeners
@@ -54,16 +56,22 @@ final class ServerLoop {
     self.context = LoopContext(
       splicePipe: splice ? try SplicePipe() : nil, statistics: LoopStatistics(),
       limits: configuration.limits, service: configuration.service, logger: self.logger,
-      report: configuration.report, instance: configuration.instance)
+      report: configuration.report, instance: configuration.instance, proxy: configuration.proxy,
+      metrics: metrics?.metrics)
     self.refusals = RefusalLog(limit: control.maxConnections)
     self.spareDescriptor = Self.openSpare()
     for listener in listeners {
       try epoll.add(listener, [.readable, .exclusive], token: UInt64(listener))
     }
     try epoll.add(wakeup.descriptor, .readable, token: UInt64(wakeup.descriptor))
+    if let metrics {
+      try epoll.add(metrics.listener, [.readable, .exclusive], token: UInt64(metrics.listener))
+      metricsEndpoint = metrics
+    }
   }
 
   deinit {
+    endAllScrapes()
     for connection in connections.elements where !connection.isClosed { connection.close() }
     if spareDescriptor >= 0 { Glibc.close(spareDescriptor) }
   }
@@ -94,6 +102,7 @@ final class ServerLoop {
       for index in 0..<ready { handle(Int32(truncatingIfNeeded: epoll.token(at: index))) }
       runScheduled()
       expireTimers()
+      expireScrapes()
       resumeAcceptingIfDue()
       refusals.flush(now: now, logger: logger)
       trimIfQuiet(hadEvents: ready > 0)
@@ -127,6 +136,7 @@ final class ServerLoop {
     if !scheduled.isEmpty { return 0 }
     let deadlines = [
       timers.nextDeadline, drainDeadline, trimDeadline, acceptResumeAt, refusals.nextFlush,
+      metricsEndpoint?.nextDeadline,
     ]
     guard let next = deadlines.compactMap({ $0 }).min() else { return -1 }
     return Int32(clamping: max(0, next - now + 1))
@@ -139,6 +149,8 @@ final class ServerLoop {
       acceptConnections(on: fd)
     } else if let connection = connections[fd] {
       drive(connection)
+    } else {
+      _ = handleMetrics(fd)
     }
   }
 
@@ -226,10 +238,11 @@ final class ServerLoop {
     statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)
-    // Every TLS connection ends up in handshakes_ok or handshakes_failed, whatever ended a
-    // handshake that did not finish (an error, a timeout, a reset), except a server shutdown.
-    if connection.transport.isTLS && !connection.hasStarted && reason != .shutdown {
-      statistics.handshakesFailed.add(1)
+    // Every TLS handshake begun ends up in handshakes_ok or handshakes_failed, whatever ended
+    // one that did not finish (an error, a timeout, a reset), except a server shutdown and a
+    // balancer's health check.
+    if connection.isHandshaking && reason != .shutdown && reason != .healthCheck {
+      statistics.handshakeFailed(reason)
     }
     ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)
     connection.close()

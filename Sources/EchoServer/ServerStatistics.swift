@@ -27,22 +27,26 @@ final class LoopStatistics: Sendable {
   let socketReads = Counter()
   let socketWrites = Counter()
   let handshakesOK = Counter()
-  let handshakesFailed = Counter()
   let handshakesResumed = Counter()
   let bytesIn = Counter()
   let bytesOut = Counter()
   private let closes = CloseReason.allCases.map { _ in Counter() }
+  /// Handshakes that did not finish, by what ended them.
+  private let failedHandshakes = CloseReason.allCases.map { _ in Counter() }
+  private let proxyHeaders = ProxyOutcome.allCases.map { _ in Counter() }
 
   func closed(_ reason: CloseReason) { closes[reason.rawValue].add(1) }
+  func handshakeFailed(_ reason: CloseReason) { failedHandshakes[reason.rawValue].add(1) }
+  func proxyHeader(_ outcome: ProxyOutcome) { proxyHeaders[outcome.rawValue].add(1) }
 
   func snapshot() -> ServerStatistics {
     ServerStatistics(
       accepted: accepted.current, active: active.current, timers: timers.current,
       socketReads: socketReads.current, socketWrites: socketWrites.current,
-      handshakesOK: handshakesOK.current, handshakesFailed: handshakesFailed.current,
-      handshakesResumed: handshakesResumed.current,
+      handshakesOK: handshakesOK.current, handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
-      closes: closes.map(\.current))
+      closes: closes.map(\.current), failedHandshakes: failedHandshakes.map(\.current),
+      proxyHeaders: proxyHeaders.map(\.current))
   }
 }
 
@@ -56,13 +60,16 @@ public struct ServerStatistics: Sendable, Equatable {
   public var socketReads = 0
   public var socketWrites = 0
   public var handshakesOK = 0
-  public var handshakesFailed = 0
   /// Of `handshakesOK`, those that resumed a session instead of a full handshake.
   public var handshakesResumed = 0
   public var bytesIn = 0
   public var bytesOut = 0
   /// Closed connections by `CloseReason.rawValue`.
   public var closes = Array(repeating: 0, count: CloseReason.allCases.count)
+  /// Handshakes that did not finish, by `CloseReason.rawValue` of what ended them.
+  public var failedHandshakes = Array(repeating: 0, count: CloseReason.allCases.count)
+  /// PROXY headers by `ProxyOutcome.rawValue`.
+  public var proxyHeaders = Array(repeating: 0, count: ProxyOutcome.allCases.count)
 
   public static func + (lhs: Self, rhs: Self) -> Self {
     var sum = lhs
@@ -72,18 +79,23 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.socketReads += rhs.socketReads
     sum.socketWrites += rhs.socketWrites
     sum.handshakesOK += rhs.handshakesOK
-    sum.handshakesFailed += rhs.handshakesFailed
     sum.handshakesResumed += rhs.handshakesResumed
     sum.bytesIn += rhs.bytesIn
     sum.bytesOut += rhs.bytesOut
-    for index in sum.closes.indices { sum.closes[index] += rhs.closes[index] }
+    sum.closes = zip(sum.closes, rhs.closes).map(+)
+    sum.failedHandshakes = zip(sum.failedHandshakes, rhs.failedHandshakes).map(+)
+    sum.proxyHeaders = zip(sum.proxyHeaders, rhs.proxyHeaders).map(+)
     return sum
   }
 
   public func closes(_ reason: CloseReason) -> Int { closes[reason.rawValue] }
+  public func proxyHeaders(_ outcome: ProxyOutcome) -> Int { proxyHeaders[outcome.rawValue] }
+  public var handshakesFailed: Int { failedHandshakes.reduce(0, +) }
 
   /// Connections accepted and closed at once, whatever the reason.
-  public var refused: Int { closes(.refusedAtLimit) + closes(.refusedNoDescriptors) }
+  public var refused: Int {
+    closes(.refusedAtLimit) + closes(.refusedNoDescriptors) + closes(.refusedUntrusted)
+  }
 
   /// Every connection accepted has been closed for exactly one reason, or is still open.
   public var isBalanced: Bool { accepted == closes.reduce(0, +) + active }
@@ -98,6 +110,9 @@ public struct ServerStatistics: Sendable, Equatable {
       "bytes_in": bytesIn, "bytes_out": bytesOut,
     ]
     for reason in CloseReason.allCases { fields["closed_\(reason.name)"] = closes(reason) }
+    for outcome in ProxyOutcome.allCases where proxyHeaders(outcome) > 0 {
+      fields["proxy_\(outcome.name)"] = proxyHeaders(outcome)
+    }
     return fields
   }
 }

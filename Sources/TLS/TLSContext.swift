@@ -92,6 +92,10 @@ public final class TLSContext: @unchecked Sendable {
   /// The server-name prefix with which a client asks for the handshake report.
   public static let reportPrefix = "report."
 
+  /// The OpenSSL the process runs with (`OpenSSL 3.0.17 1 Jul 2025`), which may be newer than
+  /// the headers it was built against.
+  public static var libraryVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
+
   /// OpenSSL's SNI callback: switches the connection to the named identity, if any.
   private static let selectByServerName: ctls_servername_cb = { ssl, _, argument in
     guard let ssl, let argument,

@@ -127,6 +127,9 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "This server's name in reports and log lines (default: host name and PID).")
   var instance: String?
 
+  @OptionGroup(title: "Behind a load balancer")
+  var balancer: BalancerOptions
+
   @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
   var bytes: Int?
 
@@ -184,6 +187,19 @@ struct EchoServerCommand: ParsableCommand {
     configuration.service = ServiceConfiguration(mode: mode, sourceBytes: bytes)
     configuration.report = report.format
     configuration.instance = instanceName
+    configuration.proxy = try balancer.proxySettings()
+    configuration.reusePort = balancer.reusePort
+    if let address = try balancer.metricsAddress() {
+      let metrics = ServerMetrics(version: Self.configuration.version) {
+        [
+          (
+            "secureecho_log_lines_dropped_total", "Log lines dropped: stderr was full.",
+            sink.dropped
+          )
+        ]
+      }
+      configuration.metrics = (address, metrics)
+    }
     let server: EchoServer
     let addresses: [SocketAddress]
     do {
@@ -214,9 +230,10 @@ struct EchoServerCommand: ParsableCommand {
     // Written straight to the descriptor: scripts and tests wait for this line, so it must not
     // sit in a buffer; the start-up log lines go first.
     sink.flush(waitingAtMost: 1000)
+    let metricsNote = server.metricsAddress.map { "; metrics at http://\($0)/metrics" } ?? ""
     try? StandardIO.write(
       "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(mode.rawValue), "
-        + "\(threadCount) threads)\n",
+        + "\(threadCount) threads)\(metricsNote)\n",
       to: StandardIO.output)
 
     var draining = false

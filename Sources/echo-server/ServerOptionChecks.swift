@@ -22,6 +22,8 @@ extension EchoServerCommand {
     try validateListeners()
     if let threads { try RangeCheck.require("--threads", threads, in: 1...1024) }
     try validateLimits()
+    _ = try balancer.proxySettings()
+    _ = try balancer.metricsAddress()
     if let bytes, mode != .source {
       throw ValidationError("--bytes \(bytes) applies to --mode source only")
     }

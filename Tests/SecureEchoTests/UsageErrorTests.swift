@@ -95,6 +95,24 @@ struct UsageErrorTests {
     .init(
       program: "echo-server", arguments: ["--mode", "echoo"],
       mentions: ["'echoo'", "echo, record, reverse, discard, chargen, source, sink"]),
+    .init(
+      program: "echo-server", arguments: ["--proxy-from", "10.0.0.0/8"],
+      mentions: ["--proxy-from has no effect without --proxy-protocol"]),
+    .init(
+      program: "echo-server", arguments: ["--proxy-protocol", "v2", "--proxy-required"],
+      mentions: ["--proxy-required needs --proxy-from"]),
+    .init(
+      program: "echo-server", arguments: ["--proxy-protocol", "v2", "--proxy-from", "10.1.2.3/8"],
+      mentions: ["--proxy-from '10.1.2.3/8'", "the network is 10.0.0.0/8"]),
+    .init(
+      program: "echo-server", arguments: ["--proxy-protocol", "v3"],
+      mentions: ["'v3'", "'off', 'v1', 'v2' or 'any'"]),
+    .init(
+      program: "echo-server", arguments: ["--proxy-protocol", "any", "--proxy-from", "lb.local"],
+      mentions: ["--proxy-from 'lb.local'", "not a numeric IPv4 or IPv6 address"]),
+    .init(
+      program: "echo-server", arguments: ["--metrics", "localhost"],
+      mentions: ["--metrics 'localhost'", "the port is missing"]),
   ]
 
   @Test("a usage error is one line naming the options, exit 64", arguments: cases + clientCases)

@@ -23,7 +23,8 @@ struct HandshakeReport {
 
   init(
     hello: Result<ClientHello, ClientHelloError>?, records: Int, helloRetried: Bool,
-    stream: TLSStream, instance: String, peer: String, handshakeMilliseconds: Int64
+    stream: TLSStream, instance: String, peer: String, proxy: ProxyFacts?,
+    handshakeMilliseconds: Int64
   ) {
     var certificate: Value = .string(nil)
     if let subject = stream.peerCertificateSubject {
@@ -40,9 +41,12 @@ struct HandshakeReport {
       ("resumed", .bool(stream.isResumed)), ("hello_retry", .bool(helloRetried)),
       ("handshake_ms", .number(Int(handshakeMilliseconds))), ("client_certificate", certificate),
     ]
-    var fields: [(String, Value)] = [
-      ("instance", .string(instance)), ("peer", .string(peer)), ("negotiated", .object(negotiated)),
-    ]
+    var fields: [(String, Value)] = [("instance", .string(instance)), ("peer", .string(peer))]
+    if let proxy {
+      // The balancer in front, and what its header said beside the client's address.
+      fields.append(("proxy", .object(proxy.fields.map { ($0.0, .string($0.1)) })))
+    }
+    fields.append(("negotiated", .object(negotiated)))
     switch hello {
     case .success(let hello):
       let prints = Fingerprints(hello, digests: .openSSL)

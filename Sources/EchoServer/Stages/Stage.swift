@@ -5,8 +5,10 @@ import TLS
 ///
 ///     [PROXY header] -> handshake -> report (when asked) -> service -> closing -> closed
 ///
-/// A plaintext connection starts at `service`.
+/// A plaintext connection has no handshake: from the header, or from the start, to `service`.
 enum Stage {
+  /// `--proxy-protocol`, from a trusted source: the balancer's header, before anything else.
+  case proxyHeader(ProxyHeaderStage)
   /// The TLS handshake, until `SSL_do_handshake` is done.
   case handshake
   /// The handshake report goes out (`--report`, or a `report.` server name) before the service.

@@ -84,13 +84,20 @@ final class TLSClient {
   }
 
   /// Connects and completes the handshake, checking the certificate against `serverName`.
-  init(
+  convenience init(
     host: String = "127.0.0.1", port: UInt16, context: TLSContext,
     serverName: String? = "localhost"
   ) throws {
+    try self.init(
+      over: try connectTCP(host: host, port: port), context: context,
+      serverName: serverName)
+  }
+
+  /// Completes the handshake over a connection that has already carried other bytes (a PROXY
+  /// header).
+  init(over socket: Socket, context: TLSContext, serverName: String? = "localhost") throws {
     ignoreBrokenPipes()
-    stream = try TLSStream(
-      socket: try connectTCP(host: host, port: port), context: context, serverName: serverName)
+    stream = try TLSStream(socket: socket, context: context, serverName: serverName)
     try handshake()
   }
 

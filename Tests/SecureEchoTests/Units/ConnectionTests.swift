@@ -1,4 +1,5 @@
 import Foundation
+import ProxyProtocol
 import Sockets
 import StreamServices
 import TLS
@@ -25,7 +26,8 @@ struct ConnectionTests {
     /// (MSG_MORE, TCP_NODELAY).
     init(
       _ mode: ServiceMode = .echo, sourceBytes: Int? = nil, tls: TLSContext? = nil,
-      limits: ServerConfiguration.Limits = .init(maxConnections: 10), overTCP: Bool = false
+      limits: ServerConfiguration.Limits = .init(maxConnections: 10), overTCP: Bool = false,
+      proxy: ProxyHeaderParser? = nil
     ) throws {
       // OpenSSL writes to its socket itself, without MSG_NOSIGNAL.
       ignoreBrokenPipes()
@@ -40,7 +42,8 @@ struct ConnectionTests {
         } else {
           .plain(server)
         }
-      connection = Connection(transport: transport, peer: "test", service: service, loop: loop)
+      connection = Connection(
+        transport: transport, peer: "test", proxyHeader: proxy, service: service, loop: loop)
     }
 
     deinit {
@@ -70,11 +73,13 @@ struct ConnectionTests {
 
     func step() -> Next { connection.step(loop) }
 
-    func send(_ text: String) throws {
-      let written = try Array(text.utf8).withBytes { (bytes) throws(SocketError) in
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) throws {
+      let written = try bytes.withBytes { (bytes) throws(SocketError) in
         try client.write(bytes)
       }
-      guard written == .processed(text.utf8.count) else { throw TestFailure("short write") }
+      guard written == .processed(bytes.count) else { throw TestFailure("short write") }
     }
 
     /// Everything the server end has sent so far, without waiting.
@@ -109,6 +114,48 @@ struct ConnectionTests {
     #expect(harness.step() == .close(.clientClosed, detail: nil))
     #expect(try harness.sawEndOfStream(), "the server did not end its side")
     #expect(harness.connection.bytesIn == 5 && harness.connection.bytesOut == 5)
+  }
+
+  @Test("PROXY header: taken a byte at a time without a spin, and not a byte of what follows")
+  func proxyHeaderInPieces() throws {
+    let harness = try Harness(proxy: ProxyHeaderParser(accepting: [.v1, .v2]))
+    let header = ProxyHeaderBuilder.v2(
+      source: ("203.0.113.5", 7), destination: ("203.0.113.6", 443),
+      tlvs: [(0x02, Array("pieces.example".utf8))], crc32c: true)
+    for byte in header.dropLast() {
+      try harness.send([byte])
+      // Every byte so far is header: taken from the socket, so readiness does not stay up.
+      #expect(harness.step() == .wait(.readable))
+      #expect(harness.connection.peer == "test")
+    }
+    // The last byte with the first data, in one write: the header ends exactly there.
+    try harness.send([header.last!] + Array("after".utf8))
+    #expect(harness.step() == .wait(.readable))
+    #expect(harness.connection.peer == "203.0.113.5:7")
+    #expect(harness.connection.proxy?.fields.contains { $0 == ("via", "test") } == true)
+    #expect(try harness.receiveAvailable() == Array("after".utf8))
+    #expect(harness.loop.statistics.snapshot().proxyHeaders(.v2) == 1)
+  }
+
+  @Test("PROXY header: a v2 LOCAL then an end is a health check, not a close by the client")
+  func proxyLocalHeader() throws {
+    let harness = try Harness(proxy: ProxyHeaderParser(accepting: [.v2]))
+    try harness.send(ProxyHeaderBuilder.v2(command: .local))
+    #expect(harness.step() == .wait(.readable))
+    try harness.client.shutdownOutput()
+    #expect(harness.step() == .close(.healthCheck, detail: nil))
+    #expect(harness.connection.peer == "test")
+  }
+
+  @Test("PROXY header: a ClientHello where the header should be is refused at its first byte")
+  func proxyHeaderMissing() throws {
+    let harness = try Harness(proxy: ProxyHeaderParser(accepting: [.v1, .v2]))
+    try harness.send([0x16])
+    guard case .close(.proxyHeaderInvalid, let detail) = harness.step() else {
+      Issue.record("not refused")
+      return
+    }
+    #expect(detail?.contains("PROXY") == true)
   }
 
   @Test("backpressure: a client that does not read stops the reads, one buffer at most is held")

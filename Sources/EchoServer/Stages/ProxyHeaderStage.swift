@@ -1,0 +1,62 @@
+import ProxyProtocol
+import Sockets
+
+/// The first stage behind a balancer: its PROXY header, read exactly. Every byte after the
+/// header belongs to the TLS handshake or the service, so the socket is peeked and only the
+/// header's own bytes are taken out of it. A header in pieces costs its pieces and no more:
+/// bytes known to be header are taken at once, so a level-triggered socket never spins on them.
+struct ProxyHeaderStage {
+  enum Outcome {
+    case wait
+    case header(ProxyHeader)
+    case invalid(ProxyHeaderError)
+    /// The peer ended the connection (FIN, or RST when `reset`) inside the header, after
+    /// `received` of its bytes.
+    case ended(received: Int, reset: Bool)
+  }
+
+  let parser: ProxyHeaderParser
+  /// The header's bytes taken so far: only a header that came in pieces has any.
+  private(set) var received: [UInt8] = []
+
+  init(_ parser: ProxyHeaderParser) { self.parser = parser }
+
+  mutating func step(_ socket: Socket, _ loop: LoopContext) throws(SocketError) -> Outcome {
+    while true {
+      let room = UnsafeMutableRawBufferPointer(
+        rebasing: loop.buffer[..<min(loop.buffer.count, parser.maximumLength - received.count)])
+      let count: Int
+      do {
+        switch try socket.peek(into: room) {
+        case .wouldBlock: return .wait
+        case .processed(let peeked): count = peeked
+        }
+      } catch  where error.isConnectionReset {
+        return .ended(received: received.count, reset: true)
+      }
+      if count == 0 { return .ended(received: received.count, reset: false) }
+      let seen = UnsafeRawBufferPointer(rebasing: room[..<count])
+      let result = received.isEmpty ? parser.parse(seen) : parser.parse(received + Array(seen))
+      switch result {
+      case .invalid(let error): return .invalid(error)
+      case .complete(let header, let length):
+        try take(length - received.count, from: socket, into: room)
+        return .header(header)
+      case .needMore:
+        // Everything seen is header: take it, and wait for the rest.
+        received.append(contentsOf: seen)
+        try take(count, from: socket, into: room)
+      }
+    }
+  }
+
+  /// Reads `count` bytes that a peek has already seen, so the read cannot come up short.
+  private func take(
+    _ count: Int, from socket: Socket, into room: UnsafeMutableRawBufferPointer
+  ) throws(SocketError) {
+    let target = UnsafeMutableRawBufferPointer(rebasing: room[..<count])
+    guard case .processed(count) = try socket.read(into: target) else {
+      throw SocketError("read the PROXY header", reason: "the socket gave back less than it showed")
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import EchoServer
+import ProxyProtocol
+import Sockets
+
+/// The options for running behind a load balancer, several instances to a host.
+struct BalancerOptions: ParsableArguments {
+  @Option(
+    help: """
+      Expect a PROXY protocol header (HAProxy's) before anything else from the sources \
+      --proxy-from names: v1 (text), v2 (binary), any (either), or off. The client's address \
+      in it stands for the connection's peer in logs and reports.
+      """)
+  var proxyProtocol: ProxyChoice = .off
+
+  @Option(
+    help: ArgumentHelp(
+      """
+      A balancer's address or network (CIDR, repeatable): 10.0.0.0/8, ::1. Connections from \
+      there must start with a PROXY header; others are served as themselves, or refused with \
+      --proxy-required (default with --proxy-protocol: every source sends one).
+      """, valueName: "cidr"))
+  var proxyFrom: [String] = []
+
+  @Flag(help: "Refuse connections from outside --proxy-from instead of serving them directly.")
+  var proxyRequired = false
+
+  @Flag(
+    help: """
+      Listen with SO_REUSEPORT, so that several echo-server processes can share one port (the \
+      kernel spreads new connections over them); tell them apart with --instance.
+      """)
+  var reusePort = false
+
+  @Option(
+    help: ArgumentHelp(
+      """
+      Serve Prometheus metrics over plain HTTP at http://ADDRESS:PORT/metrics (PORT alone: on \
+      localhost). Off unless given.
+      """, valueName: "address:port"))
+  var metrics: String?
+
+  /// The PROXY settings, or nil with `--proxy-protocol off`.
+  func proxySettings() throws(ValidationError) -> ProxySettings? {
+    guard let versions = proxyProtocol.versions else {
+      if !proxyFrom.isEmpty || proxyRequired {
+        let given = proxyFrom.isEmpty ? "--proxy-required" : "--proxy-from"
+        throw ValidationError("\(given) has no effect without --proxy-protocol v1, v2 or any")
+      }
+      return nil
+    }
+    if proxyRequired && proxyFrom.isEmpty {
+      throw ValidationError(
+        "--proxy-required needs --proxy-from: without it every source must send a header already")
+    }
+    let trusted = try proxyFrom.map { text throws(ValidationError) in
+      switch AddressRange.parse(text) {
+      case .success(let range): return range
+      case .failure(let error): throw ValidationError("--proxy-from '\(text)': \(error.reason)")
+      }
+    }
+    return ProxySettings(versions: versions, trusted: trusted, required: proxyRequired)
+  }
+
+  /// `--metrics`: where to listen, or nil when off.
+  func metricsAddress() throws(ValidationError) -> ListenAddress? {
+    guard let metrics else { return nil }
+    if let port = UInt16(metrics.hasPrefix(":") ? String(metrics.dropFirst()) : metrics) {
+      return ListenAddress(host: "localhost", port: port)
+    }
+    switch ListenAddress.parse(metrics) {
+    case .success(let address): return address
+    case .failure(let error): throw ValidationError("--metrics '\(metrics)': \(error.reason)")
+    }
+  }
+}
+
+/// `--proxy-protocol`.
+enum ProxyChoice: String, ExpressibleByArgument, CaseIterable {
+  case off, v1, v2, any
+
+  var versions: Set<ProxyVersion>? {
+    switch self {
+    case .off: nil
+    case .v1: [.v1]
+    case .v2: [.v2]
+    case .any: [.v1, .v2]
+    }
+  }
+}
