@@ -170,6 +170,7 @@ struct EchoServerCommand: ParsableCommand {
       return handler
     }
     let logger = Logger(label: "echo-server")
+    let serviceManager = ServiceManager(logger: logger)
 
     var tlsContext = plaintext ? nil : try loadTLS()
     let transport: ServerConfiguration.Mode = tlsContext.map { .tls($0) } ?? .plaintext
@@ -235,6 +236,7 @@ struct EchoServerCommand: ParsableCommand {
       "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(mode.rawValue), "
         + "\(threadCount) threads)\(metricsNote)\n",
       to: StandardIO.output)
+    serviceManager.ready(listening: list)
 
     var draining = false
     loop: while true {
@@ -242,6 +244,7 @@ struct EchoServerCommand: ParsableCommand {
       case .other: break loop
       case .stop(let name) where !draining:
         draining = true
+        serviceManager.stopping()
         logger.notice(
           "shutting down: no longer accepting, draining open connections",
           metadata: ["signal": "\(name)", "drain_timeout_s": .stringConvertible(drainTimeout)])
@@ -250,7 +253,10 @@ struct EchoServerCommand: ParsableCommand {
         logger.notice(
           "second stop signal: closing every connection now", metadata: ["signal": "\(name)"])
         server.stop()
-      case .reload: tlsContext = reload(server, replacing: tlsContext, logger) ?? tlsContext
+      case .reload:
+        serviceManager.reloading()
+        tlsContext = reload(server, replacing: tlsContext, logger) ?? tlsContext
+        serviceManager.ready(listening: list)
       case .report:
         logger.notice("statistics", metadata: Self.metadata(server.statistics(), sink))
       }
