@@ -66,4 +66,48 @@ struct DeploymentTests {
       #expect(text.contains(command), "no '\(command)' in the comments of haproxy.cfg")
     }
   }
+
+  @Test("the unit's own ExecStart line starts a server (its flags exist and agree)")
+  func unitCommandLine() async throws {
+    let unit = try String(
+      contentsOf: Self.deploy.appendingPathComponent("secureecho.service"), encoding: .utf8)
+    guard let start = unit.range(of: "\nExecStart=") else {
+      throw TestFailure("no ExecStart= in the unit")
+    }
+    // The continued line, as systemd joins it; then its words without the program.
+    var joined = ""
+    for part in unit[start.upperBound...].split(separator: "\n") {
+      let text = part.trimmingCharacters(in: .whitespaces)
+      guard text.hasSuffix("\\") else {
+        joined += text
+        break
+      }
+      joined += text.dropLast() + " "
+    }
+    var arguments = joined.split(separator: " ").dropFirst().map {
+      $0.replacingOccurrences(of: "${CREDENTIALS_DIRECTORY}", with: Locations.certificates.path)
+        .replacingOccurrences(of: "%H", with: "unit-test")
+    }
+    // The test's addresses: kernel-chosen ports, so nothing on this machine is in the way.
+    let swaps = ["127.0.0.1:4433": "127.0.0.1:0", "127.0.0.1:9464": "127.0.0.1:0"]
+    for (from, to) in swaps {
+      guard let index = arguments.firstIndex(of: from) else {
+        throw TestFailure("the unit's ExecStart has no \(from): \(joined)")
+      }
+      arguments[index] = to
+    }
+    try Locations.requireDevelopmentCertificates()
+    let listen = try #require(arguments.firstIndex(of: "--listen"))
+    let address = arguments[listen + 1]
+    arguments.removeSubrange(listen...(listen + 1))
+    let server = try await ServerProcess.start(
+      .tls, listen: [address], extraArguments: arguments + ["--log-format", "json"])
+    defer { _ = server.stop() }
+    #expect(
+      server.listeningLine.contains("metrics at http://127.0.0.1:"), "\(server.listeningLine)")
+    let started = try await server.waitForJSONRecord(until: Deadline(seconds: 10)) {
+      $0.message == "started"
+    }
+    #expect(started?.string("instance") == "unit-test")
+  }
 }
