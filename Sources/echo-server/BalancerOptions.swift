@@ -1,5 +1,6 @@
 import ArgumentParser
 import EchoServer
+import Logging
 import ProxyProtocol
 import Sockets
 
@@ -72,6 +73,19 @@ struct BalancerOptions: ParsableArguments {
     case .success(let address): return address
     case .failure(let error): throw ValidationError("--metrics '\(metrics)': \(error.reason)")
     }
+  }
+
+  /// What the start-up line adds about these options, only those in use.
+  func startFields(metrics address: SocketAddress?) -> Logger.Metadata {
+    var fields: Logger.Metadata = [:]
+    if proxyProtocol != .off {
+      fields["proxy_protocol"] = "\(proxyProtocol.rawValue)"
+      fields["proxy_from"] = "\(proxyFrom.isEmpty ? "any" : proxyFrom.joined(separator: ","))"
+      if proxyRequired { fields["proxy_required"] = .stringConvertible(true) }
+    }
+    if reusePort { fields["reuse_port"] = .stringConvertible(true) }
+    if let address { fields["metrics"] = "http://\(address)/metrics" }
+    return fields
   }
 }
 

@@ -227,7 +227,7 @@ struct EchoServerCommand: ParsableCommand {
         "threads": .stringConvertible(threadCount),
         "max_connections": .stringConvertible(limits.maxConnections),
         "fd_limit": .stringConvertible(descriptorLimit),
-      ])
+      ].merging(balancer.startFields(metrics: server.metricsAddress)) { $1 })
     // Written straight to the descriptor: scripts and tests wait for this line, so it must not
     // sit in a buffer; the start-up log lines go first.
     sink.flush(waitingAtMost: 1000)
