@@ -1,4 +1,3 @@
-import Logging
 import ProxyProtocol
 import Sockets
 import TLS
@@ -171,38 +170,18 @@ final class Connection: DeadlineHeapElement {
     }
   }
 
-  /// What the PROXY header stage came to: the next stage, or the close it calls for.
+  /// The PROXY header stage is over: the header's facts are the connection's, and it goes on
+  /// to the handshake or the service; or it ends as the stage says.
   private func received(_ outcome: ProxyHeaderStage.Outcome, _ loop: LoopContext) -> Next? {
-    let statistics = loop.statistics
-    switch outcome {
+    switch ProxyHeaderStage.conclude(outcome, balancer: peer, loop) {
     case .wait: return .wait(.readable)
-    case .invalid(let error):
-      statistics.proxyHeader(.invalid)
-      return .close(.proxyHeaderInvalid, detail: "PROXY header: \(error)")
-    case .ended(received: 0, _):
-      statistics.proxyHeader(.empty)
-      return .close(.healthCheck, detail: nil)
-    case .ended(let count, let reset):
-      statistics.proxyHeader(.truncated)
-      let how = reset ? "was reset" : "ended"
-      return .close(
-        .proxyHeaderInvalid, detail: "the connection \(how) \(count) bytes into a PROXY header")
-    case .header(let header):
-      proxy = ProxyFacts(balancer: peer, header: header)
-      if header.command == .local {
-        isHealthCheck = true
-        statistics.proxyHeader(.local)
-      } else if let source = header.source {
+    case .close(let reason, let detail): return .close(reason, detail: detail)
+    case .proceed(let facts):
+      proxy = facts
+      isHealthCheck = facts.header.command == .local
+      if let source = facts.header.source {
         peer = source.description
         channel.peer = peer
-        statistics.proxyHeader(header.version == .v1 ? .v1 : .v2)
-      } else {
-        statistics.proxyHeader(.unknown)
-      }
-      if loop.logsDebug {
-        var metadata: Logger.Metadata = ["peer": "\(peer)"]
-        for (key, value) in proxy?.fields ?? [] { metadata[key] = "\(value)" }
-        loop.logger.debug("PROXY header", metadata: metadata)
       }
       enter(
         transport.isTLS

@@ -1,3 +1,4 @@
+import Logging
 import ProxyProtocol
 import Sockets
 
@@ -57,6 +58,46 @@ struct ProxyHeaderStage {
     let target = UnsafeMutableRawBufferPointer(rebasing: room[..<count])
     guard case .processed(count) = try socket.read(into: target) else {
       throw SocketError("read the PROXY header", reason: "the socket gave back less than it showed")
+    }
+  }
+
+  /// What the connection does after a step.
+  enum Conclusion {
+    case wait
+    case close(CloseReason, String?)
+    /// The header is in: the connection takes its facts and moves on.
+    case proceed(ProxyFacts)
+  }
+
+  /// Counts and logs what a step came to, and says what the connection does next.
+  static func conclude(
+    _ outcome: Outcome, balancer: String, _ loop: LoopContext
+  ) -> Conclusion {
+    let statistics = loop.statistics
+    switch outcome {
+    case .wait: return .wait
+    case .invalid(let error):
+      statistics.proxyHeader(.invalid)
+      return .close(.proxyHeaderInvalid, "PROXY header: \(error)")
+    case .ended(received: 0, _):
+      // A balancer's TCP check: connect, then close without a byte.
+      statistics.proxyHeader(.empty)
+      return .close(.healthCheck, nil)
+    case .ended(let count, let reset):
+      statistics.proxyHeader(.truncated)
+      let how = reset ? "was reset" : "ended"
+      return .close(.proxyHeaderInvalid, "the connection \(how) \(count) bytes into a PROXY header")
+    case .header(let header):
+      let facts = ProxyFacts(balancer: balancer, header: header)
+      statistics.proxyHeader(
+        header.command == .local
+          ? .local : header.source == nil ? .unknown : header.version == .v1 ? .v1 : .v2)
+      if loop.logsDebug {
+        var metadata: Logger.Metadata = ["peer": "\(header.source?.description ?? balancer)"]
+        for (key, value) in facts.fields { metadata[key] = "\(value)" }
+        loop.logger.debug("PROXY header", metadata: metadata)
+      }
+      return .proceed(facts)
     }
   }
 }
