@@ -24,12 +24,18 @@ final class Connection: DeadlineHeapElement {
   private(set) var peer: String
   /// The PROXY header and the balancer that sent it, once read.
   private(set) var proxy: ProxyFacts?
-  /// A balancer's health check (a v2 LOCAL header): if nothing follows, it ends as one.
+  /// A balancer's health check (a v2 LOCAL header, or a header naming the balancer's own
+  /// connection, as v1 checks do): if it ends before the client sends anything, it was one.
   private(set) var isHealthCheck = false
+  /// The PROXY stage has not counted an outcome yet: a close now (drain, error) counts it.
+  var awaitsProxyOutcome: Bool {
+    if case .proxyHeader = stage { !proxyConcluded } else { false }
+  }
+  private var proxyConcluded = false
   let descriptor: Int32
   /// Monotonic milliseconds when accepted (the loop's clock), and nanoseconds (for metrics).
   let openedAt: Int64
-  private let openedAtNanoseconds = MonotonicClock.nanoseconds()
+  private let openedAtNanoseconds: UInt64
   private(set) var stage: Stage
   private(set) var channel: Channel
   /// The epoll interest currently registered, so that unchanged interest costs no syscall.
@@ -53,6 +59,7 @@ final class Connection: DeadlineHeapElement {
     self.peer = peer
     self.descriptor = transport.socket.descriptor
     self.openedAt = loop.now
+    self.openedAtNanoseconds = loop.metrics == nil ? 0 : MonotonicClock.nanoseconds()
     self.channel = Channel(transport, peer: peer, now: loop.now)
     self.handshakeDone = !transport.isTLS
     self.serviceName = service.mode.rawValue
@@ -146,7 +153,7 @@ final class Connection: DeadlineHeapElement {
           switch outcome {
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
-          case .finished(_, _) where isHealthCheck && !hasStarted:
+          case .finished(_, _) where endsAsHealthCheck:
             return .close(.healthCheck, detail: nil)
           case .finished(let reason, let peerClosed):
             enter(.closing(Closing(reason, peerClosed: peerClosed)))
@@ -173,12 +180,17 @@ final class Connection: DeadlineHeapElement {
   /// The PROXY header stage is over: the header's facts are the connection's, and it goes on
   /// to the handshake or the service; or it ends as the stage says.
   private func received(_ outcome: ProxyHeaderStage.Outcome, _ loop: LoopContext) -> Next? {
-    switch ProxyHeaderStage.conclude(outcome, balancer: peer, loop) {
+    let conclusion = ProxyHeaderStage.conclude(outcome, balancer: peer, loop)
+    if case .wait = conclusion { return .wait(.readable) }
+    proxyConcluded = true
+    switch conclusion {
     case .wait: return .wait(.readable)
     case .close(let reason, let detail): return .close(reason, detail: detail)
     case .proceed(let facts):
       proxy = facts
-      isHealthCheck = facts.header.command == .local
+      // HAProxy's v1 checks send a header with its own addresses; v2 ones, LOCAL.
+      isHealthCheck =
+        facts.header.command == .local || facts.header.source?.description == facts.balancer
       if let source = facts.header.source {
         peer = source.description
         channel.peer = peer
@@ -253,14 +265,18 @@ final class Connection: DeadlineHeapElement {
     timerNeedsUpdate = true
   }
 
+  /// A health check that ends now ends as one: the client sent nothing of its own (over TLS,
+  /// no finished handshake; in plaintext, no byte), whatever the server has sent.
+  private var endsAsHealthCheck: Bool {
+    isHealthCheck && (transport.isTLS ? !handshakeDone : channel.bytesIn == 0)
+  }
+
   private func classify(_ error: TransportError) -> (CloseReason, String?) {
     let handshaking = !handshakeDone
     switch error {
-    case .tls(let error) where isHealthCheck && handshaking && error.kind == .uncleanEOF:
+    case .tls(let error) where endsAsHealthCheck && [.uncleanEOF, .io].contains(error.kind):
       return (.healthCheck, nil)
-    case .socket(let error) where isHealthCheck && handshaking && error.isConnectionReset:
-      return (.healthCheck, nil)
-    case .tls(let error) where isHealthCheck && handshaking && error.kind == .io:
+    case .socket(let error) where endsAsHealthCheck && error.isConnectionReset:
       return (.healthCheck, nil)
     case .tls(let error) where error.kind == .uncleanEOF:
       return (handshaking ? .handshakeFailed : .uncleanClose, error.reason)
@@ -336,7 +352,6 @@ final class Connection: DeadlineHeapElement {
       loop.freedMemory = true
       return nil
     case .close(let reason, let detail):
-      if case .proxyHeader = stage { loop.statistics.proxyHeader(.truncated) }
       if case .service = stage, reason == .idleTimeout {
         // Over TLS, a close_notify first lets the client tell this from a truncation.
         _ = try? transport.closeOutput()

@@ -41,6 +41,9 @@ final class LoopContext {
   /// hands free pages back to the system once it is quiet.
   var freedMemory = false
 
+  /// The longest PROXY v2 header taken, its 16 fixed bytes included.
+  static let maximumProxyHeader = 4096
+
   init(
     splicePipe: SplicePipe?, statistics: LoopStatistics, limits: ServerConfiguration.Limits,
     service: ServiceConfiguration, logger: Logger = Logger(label: "echo-server"),
@@ -50,7 +53,11 @@ final class LoopContext {
     self.metrics = metrics
     self.report = report
     self.instance = instance
-    self.proxy = proxy.map { ($0, ProxyHeaderParser(accepting: $0.versions)) }
+    // Real headers take a few hundred bytes (HAProxy's with every TLV: under 1 KiB); the cap
+    // bounds what a connection holds while its header comes in pieces.
+    self.proxy = proxy.map {
+      ($0, ProxyHeaderParser(accepting: $0.versions, maximumLength: Self.maximumProxyHeader))
+    }
     self.logger = logger
     self.logsDebug = logger.logLevel <= .debug
     self.logsTrace = logger.logLevel <= .trace

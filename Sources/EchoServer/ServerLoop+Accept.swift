@@ -89,6 +89,7 @@ extension ServerLoop {
   private func admit(_ socket: Socket, peer: SocketAddress) {
     statistics.accepted.add(1)
     var proxyHeader: ProxyHeaderParser?
+    var untrusted = false
     if let proxy = context.proxy {
       if proxy.settings.trusts(peer) {
         proxyHeader = proxy.parser
@@ -96,13 +97,14 @@ extension ServerLoop {
         statistics.proxyHeader(.untrustedRefused)
         return refuse(socket, peer: peer, because: .refusedUntrusted)
       } else {
-        // Served as itself: the specification forbids looking for a header it might send.
-        statistics.proxyHeader(.untrustedDirect)
+        untrusted = true
       }
     }
     guard control.admitConnection() else {
       return refuse(socket, peer: peer, because: .refusedAtLimit)
     }
+    // Served as itself: the specification forbids looking for a header it might send.
+    if untrusted { statistics.proxyHeader(.untrustedDirect) }
     // A client that goes away between accept and here costs only this connection.
     var transport = Transport.plain(socket)
     do {

@@ -244,6 +244,8 @@ final class ServerLoop {
     if connection.isHandshaking && reason != .shutdown && reason != .healthCheck {
       statistics.handshakeFailed(reason)
     }
+    // Cut short inside the header: a timeout, a drain, an error of the socket.
+    if connection.awaitsProxyOutcome { statistics.proxyHeader(.truncated) }
     ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)
     connection.close()
     noteMemoryFreed()

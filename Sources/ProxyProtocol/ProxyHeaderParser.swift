@@ -60,6 +60,16 @@ public struct ProxyHeaderParser: Sendable {
     bytes.withUnsafeBytes { parse($0) }
   }
 
+  /// The whole length of the v2 header whose first 16 bytes start `bytes`, as it declares it;
+  /// nil for fewer bytes or another signature. A reader that knows it can take the rest of the
+  /// header without looking at it again.
+  public static func declaredV2Length(_ bytes: [UInt8]) -> Int? {
+    guard bytes.count >= ProxyV2.fixedLength, bytes.starts(with: ProxyV2.signature) else {
+      return nil
+    }
+    return ProxyV2.fixedLength + (Int(bytes[14]) << 8 | Int(bytes[15]))
+  }
+
   private enum Signature {
     case undecided
     case rejected(ProxyHeaderError)

@@ -17,9 +17,9 @@ struct BalancerOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
       """
-      A balancer's address or network (CIDR, repeatable): 10.0.0.0/8, ::1. Connections from \
-      there must start with a PROXY header; others are served as themselves, or refused with \
-      --proxy-required (default with --proxy-protocol: every source sends one).
+      A balancer's address or network (CIDR, repeatable; needed with --proxy-protocol): \
+      10.0.0.0/8, ::1, 0.0.0.0/0 for any IPv4 source. Connections from there must start with \
+      a PROXY header; others are served as themselves, or refused with --proxy-required.
       """, valueName: "cidr"))
   var proxyFrom: [String] = []
 
@@ -37,7 +37,7 @@ struct BalancerOptions: ParsableArguments {
     help: ArgumentHelp(
       """
       Serve Prometheus metrics over plain HTTP at http://ADDRESS:PORT/metrics (PORT alone: on \
-      localhost). Off unless given.
+      127.0.0.1). Off unless given.
       """, valueName: "address:port"))
   var metrics: String?
 
@@ -50,9 +50,12 @@ struct BalancerOptions: ParsableArguments {
       }
       return nil
     }
-    if proxyRequired && proxyFrom.isEmpty {
+    // Whoever may send a header may set the address the server logs: never everyone by
+    // default. Those who mean it say 0.0.0.0/0 (and ::/0).
+    if proxyFrom.isEmpty {
       throw ValidationError(
-        "--proxy-required needs --proxy-from: without it every source must send a header already")
+        "--proxy-protocol \(proxyProtocol.rawValue) needs --proxy-from: the balancers that may "
+          + "send a header (e.g. 10.0.0.0/8, or 0.0.0.0/0 and ::/0 for any source)")
     }
     let trusted = try proxyFrom.map { text throws(ValidationError) in
       switch AddressRange.parse(text) {
@@ -67,7 +70,9 @@ struct BalancerOptions: ParsableArguments {
   func metricsAddress() throws(ValidationError) -> ListenAddress? {
     guard let metrics else { return nil }
     if let port = UInt16(metrics.hasPrefix(":") ? String(metrics.dropFirst()) : metrics) {
-      return ListenAddress(host: "localhost", port: port)
+      // 127.0.0.1 rather than localhost, whose first address may be ::1: scrapers and users
+      // point at 127.0.0.1.
+      return ListenAddress(host: "127.0.0.1", port: port)
     }
     switch ListenAddress.parse(metrics) {
     case .success(let address): return address
@@ -80,7 +85,7 @@ struct BalancerOptions: ParsableArguments {
     var fields: Logger.Metadata = [:]
     if proxyProtocol != .off {
       fields["proxy_protocol"] = "\(proxyProtocol.rawValue)"
-      fields["proxy_from"] = "\(proxyFrom.isEmpty ? "any" : proxyFrom.joined(separator: ","))"
+      fields["proxy_from"] = "\(proxyFrom.joined(separator: ","))"
       if proxyRequired { fields["proxy_required"] = .stringConvertible(true) }
     }
     if reusePort { fields["reuse_port"] = .stringConvertible(true) }

@@ -18,7 +18,10 @@ struct ProxyProtocolTests {
   @Test("v1 TCP4, TCP6 and UNKNOWN: the header's source is the peer, the balancer is 'via'")
   func versionOne() async throws {
     let server = try await ServerProcess.start(
-      .plaintext, extraArguments: ["--proxy-protocol", "v1", "--log-format", "json"])
+      .plaintext,
+      extraArguments: [
+        "--proxy-protocol", "v1", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { _ = server.stop() }
     let headers = [
       ProxyHeaderBuilder.v1(
@@ -57,7 +60,11 @@ struct ProxyProtocolTests {
   @Test("v2 over TLS, with TLVs, in the ClientHello's segment: the report and log show them")
   func versionTwoOverTLS() async throws {
     let server = try await ServerProcess.start(
-      .tls, extraArguments: ["--proxy-protocol", "any", "--report", "json", "--log-format", "json"])
+      .tls,
+      extraArguments: [
+        "--proxy-protocol", "any", "--proxy-from", "127.0.0.0/8", "--report", "json",
+        "--log-format", "json",
+      ])
     defer { _ = server.stop() }
     let uniqueID: [UInt8] = Array(0..<20)
     let header = ProxyHeaderBuilder.v2(
@@ -100,7 +107,10 @@ struct ProxyProtocolTests {
   @Test("a v2 LOCAL header is a health check: counted, logged at debug only, never an error")
   func localIsAHealthCheck() async throws {
     let server = try await ServerProcess.start(
-      .tls, extraArguments: ["--proxy-protocol", "v2", "--log-format", "json"])
+      .tls,
+      extraArguments: [
+        "--proxy-protocol", "v2", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { _ = server.stop() }
     let local = ProxyHeaderBuilder.v2(command: .local)
     // HAProxy's check: LOCAL, then RST. Then one that ends with FIN, and a TCP check that sends
@@ -124,7 +134,10 @@ struct ProxyProtocolTests {
     let closed = try await closeRecords(server, count: 1)
     #expect(closed.first?.string("peer") == balancer)
     #expect(closed.first?.string("proxy_command") == "local")
-    let statistics = try await server.requestStatistics()
+    // The checks may be on the other loop, and not closed yet.
+    let statistics = try await settledStatistics(server) {
+      $0.integer("accepted") == 4 && $0.integer("active") == 0
+    }
     #expect(statistics.integer("closed_health_check") == 3)
     #expect(statistics.integer("proxy_local") == 3)
     #expect(statistics.integer("proxy_empty") == 1)
@@ -136,12 +149,63 @@ struct ProxyProtocolTests {
     #expect(try server.jsonLog().allSatisfy { !["error", "warning"].contains($0.string("level")) })
   }
 
+  @Test("plaintext: LOCAL then RST, and a v1 check naming the balancer itself, are health checks")
+  func plaintextHealthChecks() async throws {
+    let server = try await ServerProcess.start(
+      .plaintext,
+      extraArguments: [
+        "--proxy-protocol", "any", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
+    defer { _ = server.stop() }
+    let local = try connectTCP(port: server.port)
+    try local.send(Data(ProxyHeaderBuilder.v2(command: .local)))
+    try local.setResetOnClose()
+    local.close()
+    // HAProxy's `send-proxy check`: a v1 line with the check connection's own two addresses.
+    let own = try connectTCP(port: server.port)
+    let address = try own.localAddress()
+    try own.send(
+      Data(
+        ProxyHeaderBuilder.v1(
+          source: address.host, destination: "127.0.0.1", sourcePort: address.port,
+          destinationPort: server.port)))
+    try own.setResetOnClose()
+    own.close()
+    let statistics = try await settledStatistics(server) {
+      $0.integer("accepted") == 2 && $0.integer("active") == 0
+    }
+    #expect(statistics.integer("closed_health_check") == 2, "\(statistics.line)")
+    #expect(statistics.integer("closed_reset") == 0)
+    #expect(try server.jsonLog().filter { $0.message == "connection closed" }.isEmpty)
+  }
+
+  @Test("a connection stopped inside its header at shutdown still counts as truncated")
+  func shutdownInsideHeader() async throws {
+    let server = try await ServerProcess.start(
+      .tls,
+      extraArguments: [
+        "--proxy-protocol", "v2", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
+    defer { _ = server.stop() }
+    let socket = try connectTCP(port: server.port)
+    defer { socket.close() }
+    try socket.send(Data(ProxyHeaderBuilder.v2(command: .local).prefix(10)))
+    // In the header stage once the server has counted it as accepted (and still open).
+    _ = try await settledStatistics(server) { $0.integer("accepted") == 1 }
+    server.child.send(SIGTERM)
+    #expect(try await server.waitForExit(until: Deadline(seconds: 20)) == .exit(0))
+    let stopped = try server.jsonLog().first { $0.message == "stopped" }
+    #expect(stopped?.integer("proxy_truncated") == 1, "\(stopped?.line ?? server.stderrText)")
+    #expect(stopped?.integer("closed_shutdown") == 1)
+  }
+
   @Test("malformed, truncated and slow headers close only their connection, with a reason")
   func badHeaders() async throws {
     let server = try await ServerProcess.start(
       .plaintext,
       extraArguments: [
-        "--proxy-protocol", "any", "--log-format", "json", "--handshake-timeout", "1",
+        "--proxy-protocol", "any", "--proxy-from", "127.0.0.1", "--log-format", "json",
+        "--handshake-timeout", "1",
       ])
     defer { _ = server.stop() }
     var wrongVersion = ProxyHeaderBuilder.v2(
@@ -208,7 +272,10 @@ struct ProxyProtocolTests {
   @Test("a header split into many segments is read whole, and the data after it is exact")
   func splitHeader() async throws {
     let server = try await ServerProcess.start(
-      .tls, extraArguments: ["--proxy-protocol", "any", "--log-format", "json"])
+      .tls,
+      extraArguments: [
+        "--proxy-protocol", "any", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { _ = server.stop() }
     let context = try TLSClient.developmentContext()
     let headers = [
@@ -290,6 +357,18 @@ struct ProxyProtocolTests {
       throw TestFailure("\(records.count) of \(count) close lines: \(server.stderrText)")
     }
     return records
+  }
+
+  /// The counters once `done` holds for them (or the deadline passed).
+  private func settledStatistics(
+    _ server: ServerProcess, _ done: (LogRecord) -> Bool
+  ) async throws -> LogRecord {
+    let deadline = Deadline(seconds: 20)
+    while true {
+      let record = try await server.requestStatistics()
+      if done(record) || deadline.hasPassed { return record }
+      try await Task.sleep(for: .milliseconds(20))
+    }
   }
 
   /// Sends `bytes` with MSG_MORE: the kernel holds them for the next write (the ClientHello),

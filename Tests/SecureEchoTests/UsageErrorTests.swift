@@ -100,7 +100,7 @@ struct UsageErrorTests {
       mentions: ["--proxy-from has no effect without --proxy-protocol"]),
     .init(
       program: "echo-server", arguments: ["--proxy-protocol", "v2", "--proxy-required"],
-      mentions: ["--proxy-required needs --proxy-from"]),
+      mentions: ["--proxy-protocol v2 needs --proxy-from", "0.0.0.0/0"]),
     .init(
       program: "echo-server", arguments: ["--proxy-protocol", "v2", "--proxy-from", "10.1.2.3/8"],
       mentions: ["--proxy-from '10.1.2.3/8'", "the network is 10.0.0.0/8"]),

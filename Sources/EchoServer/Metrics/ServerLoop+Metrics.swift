@@ -79,9 +79,15 @@ extension ServerLoop {
         socket.close()
         continue
       }
-      let exchange = MetricsExchange(socket, deadline: now + context.limits.handshakeTimeout)
+      let exchange = MetricsExchange(socket, deadline: now + Self.scrapeTime(context.limits))
       metricsEndpoint?.exchanges[socket.descriptor] = exchange
     }
+  }
+
+  /// How long a scrape may take, request and answer: the handshake timeout, at most 10 s, so
+  /// that a long `--handshake-timeout` does not let silent scrapers hold every slot.
+  static func scrapeTime(_ limits: ServerConfiguration.Limits) -> Int64 {
+    min(limits.handshakeTimeout, 10_000)
   }
 
   /// Reads the request head, then writes the answer, as far as the socket lets it go now.

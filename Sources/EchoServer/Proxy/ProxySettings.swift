@@ -7,18 +7,18 @@ public struct ProxySettings: Sendable {
   /// The header versions accepted (`any`: both). The specification forbids guessing whether a
   /// header is there, so a trusted source must send one of these.
   public var versions: Set<ProxyVersion>
-  /// The balancers: sources whose connections start with a header. Empty: every source.
+  /// The balancers: sources whose connections start with a header.
   public var trusted: [AddressRange]
   /// Whether a source outside `trusted` is refused rather than served without a header.
   public var required: Bool
 
-  public init(versions: Set<ProxyVersion>, trusted: [AddressRange] = [], required: Bool = false) {
+  public init(versions: Set<ProxyVersion>, trusted: [AddressRange], required: Bool = false) {
     self.versions = versions
     self.trusted = trusted
     self.required = required
   }
 
   public func trusts(_ peer: SocketAddress) -> Bool {
-    trusted.isEmpty || trusted.contains { $0.contains(peer) }
+    trusted.contains { $0.contains(peer) }
   }
 }

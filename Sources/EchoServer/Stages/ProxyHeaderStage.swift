@@ -24,6 +24,10 @@ struct ProxyHeaderStage {
 
   mutating func step(_ socket: Socket, _ loop: LoopContext) throws(SocketError) -> Outcome {
     while true {
+      if let total = ProxyHeaderParser.declaredV2Length(received) {
+        guard let outcome = try readRest(of: total, from: socket, loop) else { continue }
+        return outcome
+      }
       let room = UnsafeMutableRawBufferPointer(
         rebasing: loop.buffer[..<min(loop.buffer.count, parser.maximumLength - received.count)])
       let count: Int
@@ -48,6 +52,30 @@ struct ProxyHeaderStage {
         received.append(contentsOf: seen)
         try take(count, from: socket, into: room)
       }
+    }
+  }
+
+  /// A v2 header whose length is known: the rest is all header, so it is read as it comes,
+  /// without peeking, and parsed once, when it is all in. Nil when more has come and is kept.
+  private mutating func readRest(
+    of total: Int, from socket: Socket, _ loop: LoopContext
+  ) throws(SocketError) -> Outcome? {
+    let room = UnsafeMutableRawBufferPointer(rebasing: loop.buffer[..<(total - received.count)])
+    do {
+      switch try socket.read(into: room) {
+      case .wouldBlock: return .wait
+      case .processed(0): return .ended(received: received.count, reset: false)
+      case .processed(let count): received.append(contentsOf: room[..<count])
+      }
+    } catch  where error.isConnectionReset {
+      return .ended(received: received.count, reset: true)
+    }
+    guard received.count == total else { return nil }
+    switch parser.parse(received) {
+    case .complete(let header, _): return .header(header)
+    case .invalid(let error): return .invalid(error)
+    case .needMore:
+      throw SocketError("read the PROXY header", reason: "the parser wants more than it declared")
     }
   }
 
