@@ -35,7 +35,7 @@ let package = Package(
     .target(
       name: "LoadGenerator",
       dependencies: [
-        "Sockets", "TLS", "StreamServices",
+        "Sockets", "TLS", "StreamServices", "ProxyProtocol",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]
     ),
@@ -66,7 +66,7 @@ let package = Package(
       name: "echo-client",
       dependencies: [
         "Sockets", "TLS", "CLinux", "CommandLineSupport", "LoadGenerator", "StreamServices",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "ProxyProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(

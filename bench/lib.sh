@@ -76,12 +76,13 @@ start_server() {
 
 # check_echo NAME PORT [client options]: one line through the server and back, with
 # openssl s_client holding the connection open a moment (some peers drop the echo of a client
-# that ends its side first), or nc in plaintext.
+# that ends its side first), or, given client options (--plaintext, --proxy-header: what
+# s_client cannot do), with echo-client.
 check_echo() {
   local name=$1 port=$2 reply
   shift 2
-  if [[ ${1:-} == --plaintext ]]; then
-    reply=$("$CLIENT" --plaintext --host 127.0.0.1 --port "$port" <<<"bench" 2>"$TMP/$name.check") || true
+  if (( $# > 0 )); then
+    reply=$("$CLIENT" --host 127.0.0.1 --port "$port" "$@" <<<"bench" 2>"$TMP/$name.check") || true
   else
     reply=$( (printf 'bench\n'; sleep 0.5) | timeout 5 openssl s_client -connect "127.0.0.1:$port" \
       -CAfile "$CA" -verify_return_error -quiet -no_ign_eof 2>"$TMP/$name.check") || true

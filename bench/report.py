@@ -17,6 +17,12 @@ END = "<!-- bench:end -->"
 NAMES = {"secureecho": "SecureEcho", "nio": "SwiftNIO + NIOSSL", "go": "Go crypto/tls"}
 PEERS = [p for p in NAMES if p != "secureecho"]
 CLASSIC = ["socat", "ncat", "stunnel"]
+# SecureEcho set up as behind a balancer, run in the same rounds as the others for some loads
+# only (bench/run.sh's proxy_round): a row under SecureEcho's in those tables.
+VARIANTS = {"secureecho+proxy+metrics": ("SecureEcho, PROXY v2 + `--metrics`",
+                                         ["latency", "handshakes"])}
+VARIANT_COST = {"latency": ("cpu_us_per_round_trip", "round trip"),
+                "handshakes": ("cpu_us_per_handshake", "handshake")}
 CLASSIC_NOTES = {
     "socat": "socat `OPENSSL-LISTEN,fork ... PIPE` (a process per connection)",
     "ncat": "ncat `--ssl -k --exec /bin/cat` (a process and a `cat` per connection)",
@@ -93,13 +99,22 @@ def side_by_side(r, crypto_per_gb):
     ]
     for scenario, title, columns, cells in specs:
         out += [f"### {title}", ""]
-        rows = []
-        for server in r.servers:
+        rows, costs = [], []
+        variants = [(v, label) for v, (label, loads) in VARIANTS.items() if scenario in loads
+                    and any(r.status(f"{v}.{scenario}.r{k}") for k in range(1, n + 1))]
+        for server, label in [(s, NAMES.get(s, s)) for s in r.servers] + variants:
             ok = len(r.rounds_of(server, scenario))
             notes = "; ".join(r.failures(server, scenario))[:160].replace("|", "/")
-            rows.append([NAMES.get(server, server)] + cells(server, scenario)
+            rows.append([label] + cells(server, scenario)
                         + [f"{ok} of {n}" + (f" ({notes})" if notes else "")])
         out += [table(["server"] + columns + ["rounds ok"], rows), ""]
+        for variant, label in variants:
+            key, unit = VARIANT_COST[scenario]
+            mine, plain = r.median(variant, scenario, key), r.median("secureecho", scenario, key)
+            if mine and plain:
+                costs.append(f"{label}: {(mine / plain - 1) * 100:+.1f}% server CPU per {unit} "
+                             f"({mine:,.1f} against {plain:,.1f} µs, medians of the same rounds).")
+        out += [" ".join(costs), ""] if costs else []
     return out
 
 

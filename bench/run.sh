@@ -7,8 +7,10 @@
 # the Go crypto/tls peer (bench/peers/) under the same `echo-client bench` load: throughput,
 # latency, ECDSA and RSA handshakes, plaintext throughput, in $ROUNDS rounds with the servers
 # interleaved (each round in another order), so that the medians the report shows are not one
-# server's bad moment. Then what only SecureEcho is measured on (resumption, no tickets against
-# OpenSSL's floor, idle memory) and the classic peers (socat, ncat, stunnel4), once each.
+# server's bad moment; in the same rounds, SecureEcho's latency and handshakes once more with a
+# PROXY v2 header from the client and --metrics on, for what sitting behind a balancer costs.
+# Then what only SecureEcho is measured on (resumption, no tickets against OpenSSL's floor, idle
+# memory) and the classic peers (socat, ncat, stunnel4), once each.
 # The server's CPU comes from /proc/PID/stat, its memory from /proc/PID/status. Writes the
 # generated part of BENCHMARKS.md (between the bench markers); raw results stay in
 # .build-bench/results/.
@@ -126,18 +128,22 @@ SERVERS=(secureecho)
 put servers "${SERVERS[*]}"
 kind_of() { case $1 in secureecho) echo se ;; *) echo "$1" ;; esac; }
 
-# tls_loads RUNNER NAME: the three TLS loads against the server just started, through RUNNER
-# (scenario, or syscalls under strace); NAME is a printf format for the load's result name.
+# tls_loads RUNNER NAME [LOAD...]: the three TLS loads (or those named) against the server just
+# started, through RUNNER (scenario, or syscalls under strace); NAME is a printf format for the
+# load's result name. Extra client options in CLIENT_ARGS.
 tls_loads() {
   local runner=$1 format=$2 load args name
+  shift 2
   for load in "throughput:--connections 50 --size 16384" "latency:--connections 50 --size 64" \
     "handshakes:--connections 8"; do
     args=${load#*:}
     load=${load%%:*}
+    (( $# == 0 )) || [[ " $* " == *" $load "* ]] || continue
     # shellcheck disable=SC2059
     printf -v name "$format" "$load"
     # shellcheck disable=SC2086
-    "$runner" "$name" "$load" "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" $args
+    "$runner" "$name" "$load" "$STARTED_PORT" "$STARTED_PID" "${TLS_CLIENT[@]}" ${CLIENT_ARGS:-} \
+      $args
   done
 }
 
@@ -161,11 +167,42 @@ round() {
   fi
 }
 
+# proxy_round N: what a balancer in front costs SecureEcho, the PROXY v2 header on every
+# connection (the client sends it, as HAProxy's send-proxy-v2 would) and the Prometheus metrics
+# it would be watched by: the latency and handshake loads of the round again, results named
+# secureecho+proxy+metrics.*.rN. Run right after the plain SecureEcho of the same round, so the
+# two figures report.py shows side by side are less than a minute apart. Latency connections are
+# set up before the measurement, so there only the metrics count; handshakes pay for both.
+PROXY_SERVER=secureecho+proxy+metrics
+proxy_round() {
+  local n=$1 load failure=""
+  if SE_ARGS="--proxy-protocol v2 --proxy-from 127.0.0.1/32 --metrics 127.0.0.1:0" \
+    start_server "$PROXY_SERVER.tls.r$n" se tls; then
+    if check_echo "$PROXY_SERVER" "$STARTED_PORT" "${TLS_CLIENT[@]}" --proxy-header v2; then
+      CLIENT_ARGS="--proxy-header v2" tls_loads scenario "$PROXY_SERVER.%s.r$n" latency handshakes
+    else
+      failure="does not echo: $(head -c 200 "$TMP/$PROXY_SERVER.check" | tr '\n' ' ')"
+    fi
+    stop_pid "$STARTED_PID"
+  else
+    failure="did not start"
+  fi
+  # The report then says why these rounds are missing, as for a load that failed.
+  if [[ -n $failure ]]; then
+    for load in latency handshakes; do
+      echo "failed: $failure" >"$RESULTS/$PROXY_SERVER.$load.r$n.status"
+    done
+  fi
+}
+
 for n in $(seq "$ROUNDS"); do
   # Each round starts with another server, so no server always runs first (or last).
   order=("${SERVERS[@]:$(( (n - 1) % ${#SERVERS[@]} ))}" "${SERVERS[@]:0:$(( (n - 1) % ${#SERVERS[@]} ))}")
   say "== round $n of $ROUNDS: ${order[*]}"
-  for server in "${order[@]}"; do round "$server" "$n"; done
+  for server in "${order[@]}"; do
+    round "$server" "$n"
+    if [[ $server == secureecho ]]; then proxy_round "$n"; fi
+  done
 done
 
 # --- idle memory: each server on a fresh process ---------------------------------------------

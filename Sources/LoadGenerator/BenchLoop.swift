@@ -201,6 +201,9 @@ final class BenchLoop {
     if connection.phase == .connecting {
       try connection.socket.finishConnect()
       try connection.socket.setNoDelay()
+      if let version = plan.proxyHeader {
+        try ProxyPreamble.sendOnFreshSocket(version, on: connection.socket)
+      }
       if let tls = plan.tls {
         let stream = try TLSStream(
           socket: connection.socket, context: tls, serverName: plan.serverName)

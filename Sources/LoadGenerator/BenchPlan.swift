@@ -1,3 +1,4 @@
+import ProxyProtocol
 import Sockets
 import StreamServices
 import TLS
@@ -33,6 +34,10 @@ public struct BenchPlan: Sendable {
   /// Milliseconds a connection may take to be accepted, and then to finish its handshake.
   public var connectTimeout: Int64 = 10_000
   public var handshakeTimeout: Int64 = 10_000
+  /// A PROXY header of this version, with the connection's own addresses, as every
+  /// connection's first bytes (before the TLS handshake): to load a server that expects a
+  /// balancer in front of it. nil: none.
+  public var proxyHeader: ProxyVersion?
 
   public init(
     mode: Mode, service: ServiceMode = .echo, addresses: [SocketAddress], tls: TLSContext?,

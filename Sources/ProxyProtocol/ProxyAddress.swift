@@ -71,7 +71,9 @@ extension ProxyAddress {
     self.init(family: family, host: host, port: port)
   }
 
-  private static func binary(_ family: Family, text: some Collection<UInt8>) -> [UInt8]? {
+  /// The network-order bytes of address text in `family`, as inet_pton reads it; nil if it is
+  /// not one.
+  static func binary(_ family: Family, text: some Collection<UInt8>) -> [UInt8]? {
     let cString = text.map { CChar(bitPattern: $0) } + [0]
     var address = [UInt8](repeating: 0, count: family.byteCount)
     let status = address.withUnsafeMutableBytes { raw in

@@ -256,6 +256,20 @@ public final class Socket {
     }
     return SocketAddress(storage: storage, length: length)
   }
+
+  /// The address of the other end of a connected socket: of several a name resolved to, the
+  /// one that accepted.
+  public func peerAddress() throws(SocketError) -> SocketAddress {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SocketError) in
+      try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        (address) throws(SocketError) in
+        _ = try syscall("getpeername") { getpeername(open, address, &length) }
+      }
+    }
+    return SocketAddress(storage: storage, length: length)
+  }
 }
 
 /// `1.5`, `10`: milliseconds as seconds, for messages.

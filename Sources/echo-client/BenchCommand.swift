@@ -116,6 +116,7 @@ struct BenchCommand: ParsableCommand {
     }
     plan.connectTimeout = Int64(server.connectTimeoutMilliseconds)
     plan.handshakeTimeout = Int64(server.handshakeTimeoutMilliseconds)
+    plan.proxyHeader = server.proxyHeader?.version
     let showProgress = !json && StandardIO.isTerminal(StandardIO.error) && duration >= 3
     let total = Int(plan.duration)
     let progress: (@Sendable (Double) -> Void)? =

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
+import LoadGenerator
+import ProxyProtocol
 import Sockets
 import StreamServices
 import TLS
@@ -134,6 +136,9 @@ struct EchoClientCommand: ParsableCommand {
             + "with --plaintext)" : ""
       throw ClientFailure(error.description + hint, status: error.exitStatus)
     }
+    if let proxyHeader = server.proxyHeader {
+      try sendProxyHeader(proxyHeader.version, on: socket, target: target)
+    }
     guard let context = try server.tlsContext() else {
       StandardIO.printError("echo-client: connected to \(target) (plaintext)")
       return .plain(socket)
@@ -152,6 +157,24 @@ struct EchoClientCommand: ParsableCommand {
       stream, target: target, timeoutMilliseconds: server.handshakeTimeoutMilliseconds)
     StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream))")
     return .tls(stream)
+  }
+
+  /// `--proxy-header`: the header first, on the blocking socket, before any TLS byte.
+  private func sendProxyHeader(
+    _ version: ProxyVersion, on socket: Socket, target: String
+  ) throws(ClientFailure) {
+    do {
+      let header = try ProxyPreamble.bytes(version, for: socket)
+      try header.withUnsafeBytes { try socket.writeAll($0) }
+      StandardIO.printError(
+        "echo-client: sent a PROXY \(version == .v1 ? "v1" : "v2") header: "
+          + "\(try socket.localAddress()) -> \(try socket.peerAddress())")
+    } catch {
+      // (Array.withUnsafeBytes forgets the error's type; a SocketError is all it can be.)
+      throw ClientFailure(
+        "sending the PROXY header to \(target): \(error)",
+        status: (error as? SocketError)?.exitStatus ?? .ioError)
+    }
   }
 
   /// `TLSv1.3, TLS_AES_128_GCM_SHA256, group X25519, ALPN echo, new session, server

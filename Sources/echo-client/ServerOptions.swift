@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandLineSupport
+import ProxyProtocol
 import Sockets
 import TLS
 
@@ -45,6 +46,16 @@ struct ServerOptions: ParsableArguments {
 
   @Option(help: "Seconds to wait for the TLS handshake to complete.")
   var handshakeTimeout: Double = 10
+
+  @Option(
+    help: ArgumentHelp(
+      """
+      Start every connection with a PROXY protocol header, v1 (text) or v2 (binary), carrying \
+      its own addresses, as a load balancer would: to test a server that expects a balancer's \
+      header (echo-server --proxy-protocol, nginx proxy_protocol, HAProxy accept-proxy) \
+      without a balancer. Sent before the TLS handshake; off unless given.
+      """, valueName: "version"))
+  var proxyHeader: ProxyHeaderVersion?
 
   func validate() throws {
     if let port { try RangeCheck.require("--port", port, in: 1...65535) }
@@ -134,6 +145,13 @@ struct ServerOptions: ParsableArguments {
     guard let value = getenv("SSLKEYLOGFILE"), value.pointee != 0 else { return nil }
     return String(cString: value)
   }
+}
+
+/// `--proxy-header`.
+enum ProxyHeaderVersion: String, ExpressibleByArgument, CaseIterable {
+  case v1, v2
+
+  var version: ProxyVersion { self == .v1 ? .v1 : .v2 }
 }
 
 /// A failure the client reports in one line, with the exit status (sysexits) it maps to.

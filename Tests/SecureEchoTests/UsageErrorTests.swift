@@ -113,6 +113,11 @@ struct UsageErrorTests {
     .init(
       program: "echo-server", arguments: ["--metrics", "localhost"],
       mentions: ["--metrics 'localhost'", "the port is missing"]),
+    .init(
+      program: "echo-client", arguments: ["bench", "handshakes", "--proxy-header", "2"],
+      mentions: [
+        "'2'", "--proxy-header", "'v1' and 'v2'", "(see 'echo-client bench --help')",
+      ]),
   ]
 
   @Test("a usage error is one line naming the options, exit 64", arguments: cases + clientCases)
