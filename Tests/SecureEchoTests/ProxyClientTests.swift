@@ -24,7 +24,10 @@ struct ProxyClientTests {
     ])
   func session(_ example: SessionCase) async throws {
     let server = try await ServerProcess.start(
-      example.mode, extraArguments: ["--proxy-protocol", example.version, "--log-format", "json"])
+      example.mode,
+      extraArguments: [
+        "--proxy-protocol", example.version, "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { server.stop() }
     var arguments = [
       "--host", "127.0.0.1", "--port", String(server.port), "--proxy-header", example.version,
@@ -71,7 +74,10 @@ struct ProxyClientTests {
   @Test("bench handshakes: every connection, reconnects included, starts with a header")
   func benchHandshakes() async throws {
     let server = try await ServerProcess.start(
-      .tls, extraArguments: ["--proxy-protocol", "v1", "--log-format", "json"])
+      .tls,
+      extraArguments: [
+        "--proxy-protocol", "v1", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { server.stop() }
     let connections = 2
     let json = try await bench(
@@ -117,7 +123,10 @@ struct ProxyClientTests {
     ])
   func benchModes(_ arguments: [String]) async throws {
     let server = try await ServerProcess.start(
-      .plaintext, extraArguments: ["--proxy-protocol", "v2", "--log-format", "json"])
+      .plaintext,
+      extraArguments: [
+        "--proxy-protocol", "v2", "--proxy-from", "127.0.0.1", "--log-format", "json",
+      ])
     defer { server.stop() }
     let json = try await bench(
       arguments + ["--proxy-header", "v2", "--plaintext"], port: server.port)
