@@ -191,14 +191,7 @@ struct EchoServerCommand: ParsableCommand {
     configuration.proxy = try balancer.proxySettings()
     configuration.reusePort = balancer.reusePort
     if let address = try balancer.metricsAddress() {
-      let metrics = ServerMetrics(version: Self.configuration.version) {
-        [
-          (
-            "secureecho_log_lines_dropped_total", "Log lines dropped: stderr was full.",
-            sink.dropped
-          )
-        ]
-      }
+      let metrics = ServerMetrics(version: Self.configuration.version) { sink.dropped }
       configuration.metrics = (address, metrics)
     }
     let server: EchoServer

@@ -17,14 +17,12 @@ public final class ServerMetrics: Sendable {
   private let handshakeDuration: DurationHistogram
   private let startTime: Double
   private let version: String
-  /// What the library cannot count itself (the executable's log lines dropped).
-  private let extra: @Sendable () -> [(name: String, help: String, value: Int)]
+  /// The log sink's count, which the executable owns.
+  private let logLinesDropped: @Sendable () -> Int
 
-  public init(
-    version: String, extra: @escaping @Sendable () -> [(name: String, help: String, value: Int)]
-  ) {
+  public init(version: String, logLinesDropped: @escaping @Sendable () -> Int) {
     self.version = version
-    self.extra = extra
+    self.logLinesDropped = logLinesDropped
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     startTime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
@@ -105,7 +103,9 @@ public final class ServerMetrics: Sendable {
         "secureecho_proxy_headers_total", "PROXY protocol headers, by what became of them.",
         statistics.proxyHeaders(outcome), [("result", outcome.name)])
     }
-    for item in extra() { counter(item.name, item.help, item.value) }
+    counter(
+      "secureecho_log_lines_dropped_total", "Log lines dropped because stderr did not keep up.",
+      logLinesDropped())
     gauge(
       "process_start_time_seconds", "When the process started, in seconds since the epoch.",
       startTime)
