@@ -246,26 +246,26 @@ public final class Socket {
 
   /// The address this socket is bound to; for a listener on port 0, it holds the real port.
   public func localAddress() throws(SocketError) -> SocketAddress {
-    var storage = sockaddr_storage()
-    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SocketError) in
-      try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        (address) throws(SocketError) in
-        _ = try syscall("getsockname") { getsockname(open, address, &length) }
-      }
-    }
-    return SocketAddress(storage: storage, length: length)
+    try address("getsockname", getsockname)
   }
 
   /// The address of the other end of a connected socket: of several a name resolved to, the
   /// one that accepted.
   public func peerAddress() throws(SocketError) -> SocketAddress {
+    try address("getpeername", getpeername)
+  }
+
+  /// An address the kernel fills in: `getsockname` or `getpeername`.
+  private func address(
+    _ name: String,
+    _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+  ) throws(SocketError) -> SocketAddress {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
     try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SocketError) in
       try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         (address) throws(SocketError) in
-        _ = try syscall("getpeername") { getpeername(open, address, &length) }
+        _ = try syscall(name) { call(open, address, &length) }
       }
     }
     return SocketAddress(storage: storage, length: length)

@@ -72,15 +72,7 @@ struct ClientHelloParserTests {
         }
         if !bytes.isEmpty { bytes[0] = 1 }
       } else {
-        for _ in 0...(generator.next() % 6) {
-          let position = Int(generator.next() % UInt64(bytes.count))
-          switch generator.next() % 3 {
-          case 0: bytes[position] = UInt8(truncatingIfNeeded: generator.next())
-          case 1: bytes.remove(at: position)
-          default: bytes.insert(bytes[position], at: position)
-          }
-          if bytes.isEmpty { break }
-        }
+        generator.mutate(&bytes, upTo: 6)
       }
       if case .success(let hello) = ClientHello.parse(bytes) {
         parsed += 1
@@ -103,5 +95,17 @@ struct SplitMix {
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
+  }
+
+  /// Changes `bytes` in 1 to `times` random places: a byte replaced, removed or doubled.
+  mutating func mutate(_ bytes: inout [UInt8], upTo times: UInt64) {
+    for _ in 0..<(1 + next() % times) where !bytes.isEmpty {
+      let position = Int(next() % UInt64(bytes.count))
+      switch next() % 3 {
+      case 0: bytes[position] = UInt8(truncatingIfNeeded: next())
+      case 1: bytes.remove(at: position)
+      default: bytes.insert(bytes[position], at: position)
+      }
+    }
   }
 }

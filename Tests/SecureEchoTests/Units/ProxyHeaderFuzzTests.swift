@@ -30,15 +30,7 @@ struct ProxyHeaderFuzzTests {
         }
       } else {
         bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
-        for _ in 0...(generator.next() % 3) {
-          let position = Int(generator.next() % UInt64(bytes.count))
-          switch generator.next() % 3 {
-          case 0: bytes[position] = UInt8(truncatingIfNeeded: generator.next())
-          case 1: bytes.remove(at: position)
-          default: bytes.insert(bytes[position], at: position)
-          }
-          if bytes.isEmpty { break }
-        }
+        generator.mutate(&bytes, upTo: 3)
       }
       for parser in parsers { check(parser, bytes, &generator, &outcomes) }
     }
