@@ -33,8 +33,11 @@ struct MetricsEndpoint {
   /// Set while the listener is out of epoll after an accept failure (out of descriptors).
   var resumeAt: Int64?
 
+  /// Asked on every wake-up of the loop: no allocation.
   var nextDeadline: Int64? {
-    ([resumeAt] + exchanges.values.map(\.deadline)).compactMap { $0 }.min()
+    var next = resumeAt
+    for exchange in exchanges.values { next = min(next ?? .max, exchange.deadline) }
+    return next
   }
 }
 
