@@ -31,6 +31,9 @@ let package = Package(
     .target(name: "TLSHello"),
     // The PROXY protocol header as a value: pure parsing, no sockets.
     .target(name: "ProxyProtocol"),
+    // The faults a connection can be given, as values: the grammar of `--fault` and of fault
+    // server names. No sockets, no OpenSSL.
+    .target(name: "Faults"),
     // The load generator behind `echo-client bench`: event loops like the server's.
     .target(
       name: "LoadGenerator",
@@ -73,7 +76,7 @@ let package = Package(
       name: "SecureEchoTests",
       dependencies: [
         "Sockets", "TLS", "CTLS", "EchoServer", "StreamServices", "LoadGenerator", "TLSHello",
-        "ProxyProtocol",
+        "ProxyProtocol", "Faults",
       ]
     ),
   ],
