@@ -2,8 +2,8 @@
 #   make run         release build, dev certs if missing, TLS echo on localhost:4433
 #   make run-plain   plaintext echo on localhost:8080
 #   make test        the whole test suite
-#   make certs       CA, server and client certificates (KEY=rsa for RSA-2048); leaves that
-#                    expire within 7 days are issued again
+#   make certs       CA, server and client certificates (KEY=rsa for RSA-2048), and those of
+#                    the certificate scenarios; leaves that expire within 7 days are issued again
 #   make bench       benchmarks against OpenSSL's floor and peers; rewrites BENCHMARKS.md
 #   make             release build, man pages and completions (what make install copies)
 #   make install     the executables, man pages and shell completions under $(PREFIX)
@@ -53,7 +53,7 @@ release:
 # No --host or --port here: they are the defaults, and ARGS may give its own (--host and
 # --listen add listeners, they do not replace one).
 run: release certs
-	.build/release/echo-server $(ARGS)
+	.build/release/echo-server --scenarios $(CERTS)/scenarios $(ARGS)
 
 run-plain: release
 	.build/release/echo-server --plaintext $(ARGS)
@@ -112,6 +112,7 @@ bench: release certs
 
 certs: renew-expiring
 	@$(MAKE) --no-print-directory dev-certs
+	@bash certs/scenarios.sh $(CERTS) $(OPENSSL)
 
 dev-certs: $(DEV_CERTS)
 	@:
@@ -232,6 +233,7 @@ ocsp: dev-certs
 
 clean-certs:
 	rm -f $(CERTS)/*.crt $(CERTS)/*.key $(CERTS)/*.csr $(CERTS)/*.srl $(CERTS)/*.der
+	rm -rf $(CERTS)/scenarios
 
 clean:
 	rm -rf .build .build-thread .build-address .build-sanitizer-logs

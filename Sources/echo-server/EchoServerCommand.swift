@@ -88,6 +88,14 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "DER OCSP response to staple for --cert (from 'openssl ocsp -respout').")
   var ocspResponse: String?
 
+  @Option(
+    help: """
+      Directory of the certificate scenarios ('make certs' writes certs/scenarios): a client \
+      asking for NAME.scenario.localhost gets the certificate wrong in the way NAME says \
+      (expired, not-yet-valid, wrong-host, self-signed, untrusted-root, incomplete-chain).
+      """)
+  var scenarios: String?
+
   @Option(help: "Event-loop threads (default: the number of cores).")
   var threads: Int?
 
@@ -274,7 +282,7 @@ struct EchoServerCommand: ParsableCommand {
     tls.apply(to: &configuration)
     configuration.trustedCAFile = clientCa
     configuration.clientVerification = verifyClient
-    configuration.namedIdentities = try namedIdentities()
+    configuration.namedIdentities = try namedIdentities() + scenarioIdentities()
     configuration.sessionTickets = !noTickets
     configuration.ticketLifetime = ticketLifetime ?? 7200
     configuration.ocspResponseFile = ocspResponse

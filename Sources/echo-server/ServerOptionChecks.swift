@@ -108,6 +108,7 @@ extension EchoServerCommand {
         ("--verify-client", verifyClient != .none), ("--sni", !sni.isEmpty),
         ("--ticket-lifetime", ticketLifetime != nil), ("--no-tickets", noTickets),
         ("--ocsp-response", ocspResponse != nil), ("--report", report != .off),
+        ("--scenarios", scenarios != nil),
       ].filter(\.1).map(\.0) + tls.given
     if !given.isEmpty {
       throw ValidationError(
@@ -122,6 +123,7 @@ extension EchoServerCommand {
 
   private func validateTLS() throws {
     _ = try namedIdentities()
+    _ = try scenarioIdentities()
     if (cert == nil) != (key == nil) {
       throw ValidationError(
         cert == nil
