@@ -63,12 +63,17 @@ final class Connection: DeadlineHeapElement {
     self.channel = Channel(transport, peer: peer, now: loop.now)
     self.handshakeDone = !transport.isTLS
     self.serviceName = service.mode.rawValue
-    if let proxyHeader {
-      self.stage = .proxyHeader(ProxyHeaderStage(proxyHeader))
-    } else {
-      self.stage =
-        transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
-    }
+    self.stage =
+      proxyHeader.map { .proxyHeader(ProxyHeaderStage($0)) }
+      ?? Self.opening(transport, service, loop)
+  }
+
+  /// The first stage of the connection itself, once any PROXY header is in: the handshake, or
+  /// in plaintext the service.
+  private static func opening(
+    _ transport: Transport, _ service: ServiceConfiguration, _ loop: LoopContext
+  ) -> Stage {
+    transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
   }
 
   var transport: Transport { channel.transport }
@@ -123,11 +128,12 @@ final class Connection: DeadlineHeapElement {
       while true {
         switch stage {
         case .proxyHeader(var reading):
-          let outcome: ProxyHeaderStage.Outcome
+          let outcome: ProxyHeaderStage.Outcome?
           do { outcome = try reading.step(transport.socket, loop) } catch {
             throw .socket(error)
           }
           stage = .proxyHeader(reading)
+          guard let outcome else { return .wait(.readable) }
           if let next = received(outcome, loop) { return next }
         case .handshake:
           if loop.logsDebug && !handshakeBegun {
@@ -180,11 +186,8 @@ final class Connection: DeadlineHeapElement {
   /// The PROXY header stage is over: the header's facts are the connection's, and it goes on
   /// to the handshake or the service; or it ends as the stage says.
   private func received(_ outcome: ProxyHeaderStage.Outcome, _ loop: LoopContext) -> Next? {
-    let conclusion = ProxyHeaderStage.conclude(outcome, balancer: peer, loop)
-    if case .wait = conclusion { return .wait(.readable) }
     proxyConcluded = true
-    switch conclusion {
-    case .wait: return .wait(.readable)
+    switch ProxyHeaderStage.conclude(outcome, balancer: peer, loop) {
     case .close(let reason, let detail): return .close(reason, detail: detail)
     case .proceed(let facts):
       proxy = facts
@@ -195,9 +198,7 @@ final class Connection: DeadlineHeapElement {
         peer = source.description
         channel.peer = peer
       }
-      enter(
-        transport.isTLS
-          ? .handshake : .service(Service(loop.service, transport: transport, loop: loop)))
+      enter(Self.opening(transport, loop.service, loop))
       return nil
     }
   }

@@ -7,8 +7,8 @@ import Sockets
 /// header's own bytes are taken out of it. A header in pieces costs its pieces and no more:
 /// bytes known to be header are taken at once, so a level-triggered socket never spins on them.
 struct ProxyHeaderStage {
+  /// What a step came to, when it came to something (nil: wait for more bytes).
   enum Outcome {
-    case wait
     case header(ProxyHeader)
     case invalid(ProxyHeaderError)
     /// The peer ended the connection (FIN, or RST when `reset`) inside the header, after
@@ -22,18 +22,21 @@ struct ProxyHeaderStage {
 
   init(_ parser: ProxyHeaderParser) { self.parser = parser }
 
-  mutating func step(_ socket: Socket, _ loop: LoopContext) throws(SocketError) -> Outcome {
+  mutating func step(_ socket: Socket, _ loop: LoopContext) throws(SocketError) -> Outcome? {
     while true {
       if let total = ProxyHeaderParser.declaredV2Length(received) {
-        guard let outcome = try readRest(of: total, from: socket, loop) else { continue }
-        return outcome
+        switch try readRest(of: total, from: socket, loop) {
+        case .more: continue
+        case .wait: return nil
+        case .done(let outcome): return outcome
+        }
       }
       let room = UnsafeMutableRawBufferPointer(
         rebasing: loop.buffer[..<min(loop.buffer.count, parser.maximumLength - received.count)])
       let count: Int
       do {
         switch try socket.peek(into: room) {
-        case .wouldBlock: return .wait
+        case .wouldBlock: return nil
         case .processed(let peeked): count = peeked
         }
       } catch  where error.isConnectionReset {
@@ -55,25 +58,32 @@ struct ProxyHeaderStage {
     }
   }
 
+  private enum Rest {
+    /// Some came and is kept: read again.
+    case more
+    case wait
+    case done(Outcome)
+  }
+
   /// A v2 header whose length is known: the rest is all header, so it is read as it comes,
-  /// without peeking, and parsed once, when it is all in. Nil when more has come and is kept.
+  /// without peeking, and parsed once, when it is all in.
   private mutating func readRest(
     of total: Int, from socket: Socket, _ loop: LoopContext
-  ) throws(SocketError) -> Outcome? {
+  ) throws(SocketError) -> Rest {
     let room = UnsafeMutableRawBufferPointer(rebasing: loop.buffer[..<(total - received.count)])
     do {
       switch try socket.read(into: room) {
       case .wouldBlock: return .wait
-      case .processed(0): return .ended(received: received.count, reset: false)
+      case .processed(0): return .done(.ended(received: received.count, reset: false))
       case .processed(let count): received.append(contentsOf: room[..<count])
       }
     } catch  where error.isConnectionReset {
-      return .ended(received: received.count, reset: true)
+      return .done(.ended(received: received.count, reset: true))
     }
-    guard received.count == total else { return nil }
+    guard received.count == total else { return .more }
     switch parser.parse(received) {
-    case .complete(let header, _): return .header(header)
-    case .invalid(let error): return .invalid(error)
+    case .complete(let header, _): return .done(.header(header))
+    case .invalid(let error): return .done(.invalid(error))
     case .needMore:
       throw SocketError("read the PROXY header", reason: "the parser wants more than it declared")
     }
@@ -89,9 +99,8 @@ struct ProxyHeaderStage {
     }
   }
 
-  /// What the connection does after a step.
+  /// What the connection does once the stage has come to something.
   enum Conclusion {
-    case wait
     case close(CloseReason, String?)
     /// The header is in: the connection takes its facts and moves on.
     case proceed(ProxyFacts)
@@ -103,7 +112,6 @@ struct ProxyHeaderStage {
   ) -> Conclusion {
     let statistics = loop.statistics
     switch outcome {
-    case .wait: return .wait
     case .invalid(let error):
       statistics.proxyHeader(.invalid)
       return .close(.proxyHeaderInvalid, "PROXY header: \(error)")
