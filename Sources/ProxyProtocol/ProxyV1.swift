@@ -121,18 +121,8 @@ enum ProxyV1 {
     .invalid(.malformed("v1: \(reason)"))
   }
 
-  /// Bytes from the wire made safe for a log line: printable ASCII kept, the rest as \xNN, and
-  /// no more than 24 bytes shown.
+  /// Bytes from the wire, quoted, 24 of them at most.
   private static func quoted(_ bytes: ArraySlice<UInt8>) -> String {
-    var text = "\""
-    for byte in bytes.prefix(24) {
-      if (0x20...0x7E).contains(byte) && byte != 0x22 && byte != 0x5C {
-        text.append(Character(Unicode.Scalar(byte)))
-      } else {
-        let hex = String(byte, radix: 16, uppercase: true)
-        text += "\\x" + (byte < 0x10 ? "0" : "") + hex
-      }
-    }
-    return text + (bytes.count > 24 ? "...\"" : "\"")
+    "\"" + WireText.printable(bytes, limit: 24) + "\""
   }
 }

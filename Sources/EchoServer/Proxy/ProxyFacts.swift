@@ -3,7 +3,7 @@ import TLSHello
 
 /// What a connection's PROXY header said, as its log line and report show it. The TLVs come
 /// from a trusted balancer but carry what its clients sent (ALPN, authority): they are capped
-/// and shown with unprintable bytes escaped.
+/// at 255 bytes and shown with unprintable bytes escaped (`WireText`).
 struct ProxyFacts {
   /// The balancer's own address: the TCP peer, which the header's source replaced.
   let balancer: String
@@ -33,17 +33,7 @@ struct ProxyFacts {
     return fields
   }
 
-  /// Printable ASCII as itself, any other byte as `\xNN`; at most 255 bytes shown.
-  static func printable(_ bytes: [UInt8]) -> String {
-    var text = ""
-    for byte in bytes.prefix(255) {
-      if (0x20..<0x7f).contains(byte) && byte != UInt8(ascii: "\\") {
-        text.unicodeScalars.append(Unicode.Scalar(byte))
-      } else {
-        text += "\\x" + Fingerprints.hex([byte])
-      }
-    }
-    return bytes.count > 255 ? text + "..." : text
+  private static func printable(_ bytes: [UInt8]) -> String {
+    WireText.printable(bytes, limit: 255)
   }
-
 }
