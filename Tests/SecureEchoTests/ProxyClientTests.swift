@@ -93,7 +93,8 @@ struct ProxyClientTests {
     let opened = json["opened"] as? Int ?? 0
     #expect(handshakes > 1, "\(json)")
 
-    let statistics = try await settledStatistics(server)
+    let statistics = try await server.settledStatistics { $0.integer("active") == 0 }
+    #expect(statistics.integer("active") == 0, "\(statistics.line)")
     let headers = statistics.integer("proxy_v1") ?? -1
     // Every source in --proxy-from must send a header: a connection without one is closed
     // before its handshake, so none of these may be missing.
@@ -136,7 +137,8 @@ struct ProxyClientTests {
       arguments + ["--proxy-header", "v2", "--plaintext"], port: server.port)
     let connections = Int(arguments[2]) ?? 0
     #expect(json["opened"] as? Int == connections, "\(json)")
-    let statistics = try await settledStatistics(server)
+    let statistics = try await server.settledStatistics { $0.integer("active") == 0 }
+    #expect(statistics.integer("active") == 0, "\(statistics.line)")
     // Set up before the measurement and never replaced: exactly one header each.
     #expect(statistics.integer("proxy_v2") == connections, "\(statistics.line)")
     #expect(statistics.integer("accepted") == connections, "\(statistics.line)")
@@ -160,16 +162,5 @@ struct ProxyClientTests {
     #expect(json["errors"] as? Int == 0, "\(json)")
     #expect((json["errors_by_kind"] as? [String: Any])?.isEmpty == true, "\(json)")
     return json
-  }
-
-  /// The server's counters once the connections the client left have all closed there.
-  private func settledStatistics(_ server: ServerProcess) async throws -> LogRecord {
-    let deadline = Deadline(seconds: 20)
-    var statistics = try await server.requestStatistics()
-    while statistics.integer("active") != 0 && !deadline.hasPassed {
-      statistics = try await server.requestStatistics()
-    }
-    #expect(statistics.integer("active") == 0, "\(statistics.line)")
-    return statistics
   }
 }

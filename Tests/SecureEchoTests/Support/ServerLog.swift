@@ -101,6 +101,17 @@ extension ServerProcess {
     return found
   }
 
+  /// The counters (SIGUSR1) once `done` holds for them, or the last ones when the deadline
+  /// passes: for counts of connections that may still be closing on another loop.
+  func settledStatistics(_ done: (LogRecord) -> Bool) async throws -> LogRecord {
+    let deadline = Deadline(seconds: 20)
+    while true {
+      let record = try await requestStatistics()
+      if done(record) || deadline.hasPassed { return record }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+  }
+
   /// Serves one client with `warmUp`, then returns the descriptor count once it has settled:
   /// whatever the server opens once, on its first connection, is not a leak.
   func settledDescriptorCount(
