@@ -5,7 +5,7 @@
 public enum FaultRequest: Sendable, Equatable {
   case ordinary
   case faults(FaultPlan)
-  case scenario(String, FaultPlan)
+  case scenario(Scenario, FaultPlan)
   /// A name under one of the suffixes that does not parse: refused with an alert and a log line.
   case invalid(FaultSpecError)
 
@@ -22,8 +22,12 @@ public enum FaultRequest: Sendable, Equatable {
       }
     }
     if let labels = Self.labels(of: trimmed, under: scenarioSuffix.lowercased()) {
-      guard let scenario = labels.last else {
-        return .invalid(.init(serverName, "names no scenario before '\(scenarioSuffix)'"))
+      guard let name = labels.last, let scenario = Scenario(rawValue: name) else {
+        let known = Scenario.allCases.map(\.rawValue).joined(separator: ", ")
+        return .invalid(
+          .init(
+            labels.last ?? serverName,
+            "no such certificate scenario before '\(scenarioSuffix)' (known: \(known))"))
       }
       switch FaultPlan.parse(Array(labels.dropLast())) {
       case .success(let plan): return .scenario(scenario, plan)

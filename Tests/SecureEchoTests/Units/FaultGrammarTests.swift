@@ -124,15 +124,18 @@ struct FaultGrammarTests {
     let slow = try FaultPlan.parse(["delay-100"]).get()
     #expect(
       FaultRequest.parse(serverName: "delay-100.expired.scenario.localhost")
-        == .scenario("expired", slow))
+        == .scenario(.expired, slow))
     #expect(
-      FaultRequest.parse(serverName: "expired.scenario.localhost") == .scenario("expired", .none))
+      FaultRequest.parse(serverName: "expired.scenario.localhost") == .scenario(.expired, .none))
     #expect(FaultRequest.parse(serverName: "localhost") == .ordinary)
     #expect(FaultRequest.parse(serverName: "notfault.localhost") == .ordinary)
     #expect(
       FaultRequest.parse(serverName: "limit-4096.fault.example", faultSuffix: "fault.example")
         == .faults(limit))
-    for bad in ["limit-x.fault.localhost", "a..fault.localhost", "scenario.localhost"] {
+    for bad in [
+      "limit-x.fault.localhost", "a..fault.localhost", "scenario.localhost",
+      "delay-5.bogus.scenario.localhost",
+    ] {
       guard case .invalid(let error) = FaultRequest.parse(serverName: bad) else {
         Issue.record("'\(bad)' was not refused")
         continue
