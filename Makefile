@@ -126,6 +126,12 @@ renew-expiring:
 	    rm -f "$$leaf"; \
 	  fi; \
 	done
+	@# A CA from before the certificate scenarios allows no intermediate under it (pathlen:0),
+	@# and the scenarios' issuer is one: the whole set is made again, CA included.
+	@if [ -f $(CERTS)/ca.crt ] && $(OPENSSL) x509 -noout -ext basicConstraints -in $(CERTS)/ca.crt 2>/dev/null | grep -q 'pathlen:0'; then \
+	  echo "$(CERTS)/ca.crt allows no intermediate CA: making a new development CA and its certificates (trust the new $(CERTS)/ca.crt where you trusted the old)"; \
+	  rm -f $(CERTS)/ca.crt $(CERTS)/ca.key $(CERTS)/server.crt $(CERTS)/client.crt; rm -rf $(CERTS)/scenarios; \
+	fi
 	@# A server certificate from before the handshake report lacks report.localhost.
 	@if [ -f $(CERTS)/server.crt ] && ! $(OPENSSL) x509 -noout -ext subjectAltName -in $(CERTS)/server.crt 2>/dev/null | grep -q report.localhost; then \
 	  echo "$(CERTS)/server.crt does not name report.localhost: issuing it again"; rm -f $(CERTS)/server.crt; \

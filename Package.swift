@@ -23,7 +23,7 @@ let package = Package(
     // Linux headers that `import Glibc` does not bring in (epoll, eventfd, TCP options).
     .systemLibrary(name: "CLinux"),
     .target(name: "Sockets", dependencies: ["CLinux"]),
-    .target(name: "TLS", dependencies: ["CTLS", "Sockets", "TLSHello"]),
+    .target(name: "TLS", dependencies: ["CTLS", "Sockets", "TLSHello", "Faults"]),
     // What the service modes send and expect, as pure values: patterns, line reversal, the sink
     // report. Shared by the server and the load generator, testable without sockets.
     .target(name: "StreamServices"),
@@ -52,7 +52,7 @@ let package = Package(
     .target(
       name: "EchoServer",
       dependencies: [
-        "Sockets", "TLS", "CLinux", "StreamServices", "TLSHello", "ProxyProtocol",
+        "Sockets", "TLS", "CLinux", "StreamServices", "TLSHello", "ProxyProtocol", "Faults",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Prometheus", package: "swift-prometheus"),
       ]
@@ -61,7 +61,7 @@ let package = Package(
       name: "echo-server",
       dependencies: [
         "EchoServer", "Sockets", "TLS", "CommandLineSupport", "StreamServices", "ProxyProtocol",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Faults", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

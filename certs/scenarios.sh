@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The certificates of the certificate scenarios (`echo-server --scenarios certs/scenarios`): one
-# leaf per scenario, for the server name <scenario>.scenario.localhost, each wrong in the one way
-# its name says. `make certs` runs this; it makes what is missing (and the 90-day leaves again
-# when they are within 7 days of their end) and leaves the rest.
+# The CAs of the certificate scenarios and fault names (`echo-server --scenarios certs/scenarios`).
+# The server issues each leaf itself, in memory, for the exact name a client asks for
+# (<scenario>.scenario.localhost, <labels>.fault.localhost); what it needs on disk is:
+#   issuer-ca.crt/.key          an intermediate of the development CA, name-constrained to
+#                               names under localhost: the key the server holds can sign
+#                               nothing else
+#   untrusted-root-ca.crt/.key  a root no client trusts (the untrusted-root scenario)
+#   client-ca.crt               the CA of the client certificates client-cert-required accepts
+# `make certs` runs this; it makes what is missing (or was made by another development CA)
+# and leaves the rest. Keys are mode 0600.
 #   certs/scenarios.sh CERTS_DIR OPENSSL
 set -euo pipefail
 certs=$1
@@ -16,96 +22,47 @@ exec 3>&2 2>"$log"
 trap 'status=$?; if [ $status -ne 0 ]; then cat "$log" >&3; echo "certs/scenarios.sh failed" >&3; fi; rm -f "$log"' EXIT
 made=()
 
-# A key, mode 0600 (umask 077: never readable by others, even for an instant).
+# Leaves an earlier version of this script wrote to disk; the server issues them now.
+for old in expired not-yet-valid wrong-host self-signed untrusted-root incomplete-chain \
+  intermediate-ca; do
+  rm -f "$out/$old.crt" "$out/$old.key"
+done
+
 key() { "$openssl" genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
 
-# extensions NAME [SAN]: a server leaf's extensions, naming SAN (default: the scenario's name).
-extensions() {
-  printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n'
-  printf 'extendedKeyUsage = serverAuth\nsubjectAltName = DNS:%s\n' "${2:-$1.scenario.localhost}"
-}
-
-# sign NAME CA_CERT CA_KEY START END [SAN]: the leaf NAME, signed by CA, valid from START to END
-# (openssl ca's YYYYMMDDHHMMSSZ), which only `openssl ca` can set in OpenSSL 3.0.
-sign() {
-  local name=$1 ca=$2 cakey=$3 start=$4 end=$5 san=${6:-}
-  local work
+# The intermediate, issued again when missing or when the development CA no longer signs it.
+if [[ ! -f $out/issuer-ca.crt || ! -f $out/issuer-ca.key ]] ||
+  ! "$openssl" verify -CAfile "$certs/ca.crt" "$out/issuer-ca.crt" >/dev/null; then
   work=$(mktemp -d)
-  key "$out/$name.key"
-  "$openssl" req -new -key "$out/$name.key" -subj "/O=SecureEcho Scenarios/CN=$name.scenario.localhost" \
-    -out "$work/req.csr"
-  extensions "$name" "$san" > "$work/ext"
-  : > "$work/index.txt"
-  "$openssl" rand -hex 16 > "$work/serial"
-  printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s\nnew_certs_dir = %s\nserial = %s\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n' \
-    "$work/index.txt" "$work" "$work/serial" > "$work/ca.cnf"
-  "$openssl" ca -batch -notext -config "$work/ca.cnf" -cert "$ca" -keyfile "$cakey" \
-    -in "$work/req.csr" -extfile "$work/ext" -startdate "$start" -enddate "$end" \
-    -out "$out/$name.crt"
+  key "$out/issuer-ca.key"
+  "$openssl" req -new -key "$out/issuer-ca.key" \
+    -subj "/O=SecureEcho Development/CN=SecureEcho Scenario Issuer" -out "$work/req.csr"
+  # digitalSignature: it also signs the OCSP response of the revoked scenario.
+  printf '%s\n' 'basicConstraints = critical, CA:TRUE, pathlen:0' \
+    'keyUsage = critical, keyCertSign, cRLSign, digitalSignature' \
+    'nameConstraints = critical, permitted;DNS:localhost' \
+    'subjectKeyIdentifier = hash' 'authorityKeyIdentifier = keyid' > "$work/ext"
+  "$openssl" x509 -req -in "$work/req.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+    -days 3650 -set_serial "0x$("$openssl" rand -hex 16)" -extfile "$work/ext" \
+    -out "$out/issuer-ca.crt"
   rm -rf "$work"
-}
+  made+=(issuer-ca)
+fi
 
-# ca NAME SUBJECT [ISSUER ISSUER_KEY]: a CA of the scenarios' own (self-signed, or under ISSUER).
-ca() {
-  local name=$1 subject=$2
-  key "$out/$name.key"
-  printf 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' \
-    > "$out/$name.ext"
-  if [[ $# -eq 4 ]]; then
-    "$openssl" req -new -key "$out/$name.key" -subj "$subject" -out "$out/$name.csr"
-    "$openssl" x509 -req -in "$out/$name.csr" -CA "$3" -CAkey "$4" -days 3650 \
-      -set_serial "0x$("$openssl" rand -hex 16)" -extfile "$out/$name.ext" -out "$out/$name.crt"
-    rm -f "$out/$name.csr"
-  else
-    "$openssl" req -new -x509 -key "$out/$name.key" -subj "$subject" -days 3650 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out "$out/$name.crt"
-  fi
-  rm -f "$out/$name.ext"
-}
+if [[ ! -f $out/untrusted-root-ca.crt || ! -f $out/untrusted-root-ca.key ]]; then
+  key "$out/untrusted-root-ca.key"
+  "$openssl" req -new -x509 -key "$out/untrusted-root-ca.key" -days 3650 \
+    -subj "/O=SecureEcho Scenarios/CN=Untrusted Root" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -out "$out/untrusted-root-ca.crt"
+  made+=(untrusted-root-ca)
+fi
 
-# Whether NAME's leaf must be made (again): missing, or (for those meant to be valid) near its
-# end. Noted for the line at the end.
-due() {
-  if [[ -f $out/$1.crt && -f $out/$1.key ]]; then
-    [[ ${2:-} == fixed ]] && return 1
-    "$openssl" x509 -checkend 604800 -noout -in "$out/$1.crt" >/dev/null && return 1
-  fi
-  made+=("$1")
-}
+if ! cmp -s "$certs/ca.crt" "$out/client-ca.crt"; then
+  cp "$certs/ca.crt" "$out/client-ca.crt"
+  made+=(client-ca)
+fi
 
-now=$(date -u +%Y%m%d%H%M%SZ)
-later=$(date -u -d '+90 days' +%Y%m%d%H%M%SZ)
-
-if due expired fixed; then sign expired "$certs/ca.crt" "$certs/ca.key" 20200101000000Z 20200201000000Z; fi
-if due not-yet-valid fixed; then
-  sign not-yet-valid "$certs/ca.crt" "$certs/ca.key" 20990101000000Z 20991231000000Z
-fi
-# Valid and trusted, for another name than the one asked for.
-if due wrong-host; then
-  sign wrong-host "$certs/ca.crt" "$certs/ca.key" "$now" "$later" wrong-host.invalid
-fi
-# Its own issuer.
-if due self-signed; then
-  key "$out/self-signed.key"
-  extensions self-signed > "$out/self-signed.ext"
-  "$openssl" req -new -x509 -key "$out/self-signed.key" -days 90 \
-    -subj "/O=SecureEcho Scenarios/CN=self-signed.scenario.localhost" \
-    -addext "subjectAltName=DNS:self-signed.scenario.localhost" -out "$out/self-signed.crt"
-  rm -f "$out/self-signed.ext"
-fi
-# Under a root no client trusts, sent with the chain (the root included).
-if due untrusted-root; then
-  [[ -f $out/untrusted-root-ca.crt ]] || ca untrusted-root-ca "/O=SecureEcho Scenarios/CN=Untrusted Root"
-  sign untrusted-root "$out/untrusted-root-ca.crt" "$out/untrusted-root-ca.key" "$now" "$later"
-  cat "$out/untrusted-root-ca.crt" >> "$out/untrusted-root.crt"
-fi
-# Under an intermediate of the development CA that the server leaves out of the chain.
-if due incomplete-chain; then
-  [[ -f $out/intermediate-ca.crt ]] ||
-    ca intermediate-ca "/O=SecureEcho Scenarios/CN=Scenario Intermediate" "$certs/ca.crt" "$certs/ca.key"
-  sign incomplete-chain "$out/intermediate-ca.crt" "$out/intermediate-ca.key" "$now" "$later"
-fi
 chmod 600 "$out"/*.key
 chmod 644 "$out"/*.crt
-[[ ${#made[@]} -eq 0 ]] || echo "certificate scenarios made in $out: ${made[*]}"
+[[ ${#made[@]} -eq 0 ]] || echo "certificate scenario CAs made in $out: ${made[*]}"

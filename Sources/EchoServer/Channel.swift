@@ -1,3 +1,4 @@
+import Faults
 import Sockets
 import TLS
 
@@ -19,6 +20,12 @@ struct Channel {
   /// The client's address, for trace lines (the PROXY header's once it has been read).
   var peer: String
 
+  /// The stream faults of this connection, set by the fault stage; nil for almost every
+  /// connection, whose bytes go out as soon as the socket takes them. With one, output is held
+  /// until the faults let it go, up to `shapedBound` bytes before the service stops reading.
+  var shaper: FaultShaper?
+  static let shapedBound = LoopContext.bufferSize
+
   init(_ transport: Transport, peer: String, now: Int64) {
     self.transport = transport
     self.peer = peer
@@ -38,16 +45,32 @@ struct Channel {
   mutating func read(
     into buffer: UnsafeMutableRawBufferPointer, _ loop: LoopContext
   ) throws(TransportError) -> StreamStep {
-    let step = try transport.read(into: buffer)
+    var space = buffer
+    if shaper != nil, let allowed = shaper!.readAllowance(now: loop.now) {
+      // Throttled or stalled: the connection waits for its timer, not for epoll.
+      guard allowed > 0 else { return .wantRead }
+      if allowed < buffer.count {
+        space = UnsafeMutableRawBufferPointer(rebasing: buffer[..<allowed])
+      }
+    }
+    let step = try transport.read(into: space)
     if case .done(let count) = step {
       received(count, loop)
+      shaper?.didRead(count, now: loop.now)
       inputDrained =
         switch transport {
-        case .plain: count < buffer.count
+        case .plain: count < space.count
         case .tls(let stream): stream.inputDrained
         }
     }
     return step
+  }
+
+  /// Whether the faults let the service read now (a throttled or stalled connection must not
+  /// wait for epoll's readable: the socket would stay readable and wake the loop for nothing).
+  mutating func mayRead(_ loop: LoopContext) -> Bool {
+    guard shaper != nil, let allowed = shaper!.readAllowance(now: loop.now) else { return true }
+    return allowed > 0
   }
 
   /// Books bytes that arrived by another way than `read` (splice).
@@ -79,6 +102,10 @@ struct Channel {
   mutating func send(
     _ bytes: UnsafeRawBufferPointer, _ loop: LoopContext
   ) throws(TransportError) -> Epoll.Interest? {
+    if shaper != nil {
+      queue(bytes, loop)
+      return try release(loop, untilRoom: true)
+    }
     precondition(!hasPending, "sending past pending output would reorder bytes")
     var offset = 0
     while offset < bytes.count {
@@ -105,9 +132,40 @@ struct Channel {
     pending.append(contentsOf: bytes)
   }
 
-  /// Writes what is pending. Returns nil once it is all written, else the readiness to wait for.
+  /// Adds `bytes` to the output after what is pending: shaped, as a part the faults time.
+  mutating func queue(_ bytes: UnsafeRawBufferPointer, _ loop: LoopContext) {
+    keep(bytes)
+    guard shaper != nil else { return }
+    let spread = shaper!.jitter
+    shaper!.queued(
+      bytes.count, now: loop.now, jitter: spread > 0 ? Int.random(in: -spread...spread) : 0)
+  }
+
+  /// Before a service reads more: nil when it may (nothing pending; shaped, room under the
+  /// bound), else the readiness to wait for.
+  mutating func makeRoom(_ loop: LoopContext) throws(TransportError) -> Epoll.Interest? {
+    guard hasPending else { return nil }
+    return shaper == nil ? try flush(loop) : try release(loop, untilRoom: true)
+  }
+
+  /// Copies the first `bytes.count` pending bytes (at most `pendingCount`) into `bytes`.
+  func takePending(into bytes: inout [UInt8]) {
+    let count = min(bytes.count, pendingCount)
+    bytes.replaceSubrange(0..<count, with: pending[pendingOffset..<(pendingOffset + count)])
+  }
+
+  /// Pending output that will never be written (a fault ends the connection).
+  mutating func discardPending() {
+    pending = []
+    pendingOffset = 0
+    shaper?.discardQueued()
+  }
+
+  /// Writes what is pending. Returns nil once it is all written, else the readiness to wait for
+  /// (none: shaped output held back until the connection's timer).
   /// Over TLS, a write that could not finish is retried with the same bytes, as OpenSSL needs.
   mutating func flush(_ loop: LoopContext) throws(TransportError) -> Epoll.Interest? {
+    if shaper != nil { return try release(loop, untilRoom: false) }
     while hasPending {
       let step = try pending.withBytes { (bytes) throws(TransportError) in
         try transport.write(UnsafeRawBufferPointer(rebasing: bytes[pendingOffset...]))
@@ -124,5 +182,45 @@ struct Channel {
     pending = []
     pendingOffset = 0
     return nil
+  }
+
+  /// Shaped output: writes what the faults let go now, each part as one write (over TLS, the
+  /// records of a `slice` are its chunks), a KeyUpdate first when one is owed. nil once it is
+  /// all written (`untilRoom`: once it is under the bound); else the socket's readiness to
+  /// wait for, or none when only time will let more go. A write that could not finish is
+  /// retried with at least as many bytes: an allowance only grows while nothing is written.
+  private mutating func release(
+    _ loop: LoopContext, untilRoom: Bool
+  ) throws(TransportError) -> Epoll.Interest? {
+    shaper!.socketFull = false
+    while hasPending {
+      let allowed = min(pendingCount, shaper!.allowance(now: loop.now))
+      if allowed == 0 { break }
+      if let requested = shaper!.takeKeyUpdate() {
+        _ = transport.tlsStream?.updateKeys(requested: requested)
+      }
+      let start = pendingOffset
+      let step = try pending.withBytes { (bytes) throws(TransportError) in
+        try transport.write(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + allowed)]))
+      }
+      switch step {
+      case .done(let count):
+        pendingOffset += count
+        wrote(count, loop)
+        shaper!.wrote(count, now: loop.now)
+      case .wantWrite, .closed:
+        shaper!.socketFull = true
+        return .writable
+      case .wantRead:
+        shaper!.socketFull = true
+        return .readable
+      }
+    }
+    if !hasPending {
+      pending = []
+      pendingOffset = 0
+      return nil
+    }
+    return untilRoom && shaper!.hasRoom(bound: Self.shapedBound) ? nil : []
   }
 }

@@ -21,6 +21,12 @@ public enum CloseReason: Int, CaseIterable, Sendable {
   /// A balancer's health check: a PROXY v2 LOCAL header, or a trusted source's connection, and
   /// nothing after it. Logged at debug, never counted as a failed handshake.
   case healthCheck
+  /// A fault the connection was given ended it, as asked: a limit, a reset, a truncation, a
+  /// held handshake, a handshake alert. Not counted as a failed handshake.
+  case fault
+  /// A server name under the fault or scenario suffix that does not parse (or whose
+  /// certificate could not be issued): the handshake was refused with an alert.
+  case faultRefused
   case shutdown
   /// Anything else (a TLS protocol error after the handshake, a failed set-up, an epoll
   /// failure).
@@ -40,6 +46,8 @@ public enum CloseReason: Int, CaseIterable, Sendable {
     case .refusedUntrusted: "refused_untrusted"
     case .proxyHeaderInvalid: "proxy_header_invalid"
     case .healthCheck: "health_check"
+    case .fault: "fault"
+    case .faultRefused: "fault_refused"
     case .shutdown: "shutdown"
     case .error: "error"
     }

@@ -1,3 +1,4 @@
+import Faults
 import ProxyProtocol
 import Sockets
 import TLS
@@ -37,24 +38,36 @@ final class Connection: DeadlineHeapElement {
   let openedAt: Int64
   private let openedAtNanoseconds: UInt64
   private(set) var stage: Stage
-  private(set) var channel: Channel
+  var channel: Channel
   /// The epoll interest currently registered, so that unchanged interest costs no syscall.
   var interest: Epoll.Interest = .readable
   /// Set while queued to run again without waiting for epoll.
   var isScheduled = false
   /// Set when the stage changed, so the loop moves the timer (a deadline that follows
   /// activity is re-armed lazily, when it comes due, never per read).
-  private(set) var timerNeedsUpdate = true
+  var timerNeedsUpdate = true
   /// Whether the TLS handshake finished (plaintext: always).
   private(set) var handshakeDone: Bool
 
+  /// The faults this connection was given (TLS: decided in its ClientHello; plaintext: at
+  /// accept, from its listener), and its certificate scenario.
+  var faults: [Fault] = []
+  var scenario: Scenario?
+  /// The decision of the ClientHello was read (and its faults counted).
+  var decisionTaken = false
+  /// `handshake-stall`: the held handshake is closed then.
+  var handshakeHeldUntil: Int64?
+
   var heapDeadline: Int64 = 0
   var heapIndex = -1
+  /// The timer is armed for a wake-up the faults asked for.
+  var armedForWake = false
 
   /// `proxyHeader`: the parser for the header this connection starts with, nil for none.
+  /// `faults`: plaintext, the faults drawn for it (a TLS connection's come from its hello).
   init(
     transport: Transport, peer: String, proxyHeader: ProxyHeaderParser? = nil,
-    service: ServiceConfiguration, loop: LoopContext
+    service: ServiceConfiguration, loop: LoopContext, faults: [Fault] = []
   ) {
     self.peer = peer
     self.descriptor = transport.socket.descriptor
@@ -63,17 +76,20 @@ final class Connection: DeadlineHeapElement {
     self.channel = Channel(transport, peer: peer, now: loop.now)
     self.handshakeDone = !transport.isTLS
     self.serviceName = service.mode.rawValue
+    self.faults = transport.isTLS ? [] : faults
     self.stage =
       proxyHeader.map { .proxyHeader(ProxyHeaderStage($0)) }
-      ?? Self.opening(transport, service, loop)
+      ?? Self.opening(transport, service, loop, faulty: !faults.isEmpty)
+    if !transport.isTLS { countFaults(loop) }
   }
 
   /// The first stage of the connection itself, once any PROXY header is in: the handshake, or
-  /// in plaintext the service.
+  /// in plaintext the faults or the service.
   private static func opening(
-    _ transport: Transport, _ service: ServiceConfiguration, _ loop: LoopContext
+    _ transport: Transport, _ service: ServiceConfiguration, _ loop: LoopContext, faulty: Bool
   ) -> Stage {
-    transport.isTLS ? .handshake : .service(Service(service, transport: transport, loop: loop))
+    if transport.isTLS { return .handshake }
+    return faulty ? .faults : .service(Service(service, transport: transport, loop: loop))
   }
 
   var transport: Transport { channel.transport }
@@ -100,9 +116,20 @@ final class Connection: DeadlineHeapElement {
   /// Runs the connection as far as it goes without waiting. A TLS write the socket took only
   /// part of may have left records held back (MSG_MORE): they go before the connection waits.
   func step(_ loop: LoopContext) -> Next {
-    let next = advance(loop)
+    var next = advance(loop)
     countSystemCalls(loop)
     if case .close = next { return next }
+    if channel.shaper != nil {
+      if case .wait(var interest) = next, interest.contains(.readable), !channel.mayRead(loop) {
+        // Throttled or stalled: the timer brings it back, not epoll.
+        interest.remove(.readable)
+        next = .wait(interest)
+      }
+      // What the faults hold back may be due before the deadline armed.
+      if let wake = channel.shaper?.nextWake(now: loop.now), heapIndex < 0 || wake < heapDeadline {
+        timerNeedsUpdate = true
+      }
+    }
     do throws(TransportError) {
       try transport.push()
     } catch {
@@ -142,14 +169,22 @@ final class Connection: DeadlineHeapElement {
           }
           switch try transport.handshake() {
           case .done: enterService(loop)
+          case .wantRead where transport.tlsStream?.isHandshakeSuspended == true:
+            return holdHandshake(loop)
           case .wantRead: return .wait(.readable)
           case .wantWrite: return .wait(.writable)
           case .closed: return .close(.clientClosed, detail: "close_notify during the handshake")
           }
         case .report:
           if let interest = try channel.flush(loop) { return .wait(interest) }
-          enter(.service(Service(loop.service, transport: transport, loop: loop)))
+          enter(serviceStage(loop))
+        case .faults:
+          enter(.service(FaultStage.begin(faults, &channel, loop)))
         case .service(var service):
+          if let end = endByFault(loop, peerClosed: false) {
+            guard case .close(let next) = end else { continue }
+            return next
+          }
           let started = hasStarted
           let outcome = try service.step(&channel, loop)
           stage = .service(service)
@@ -157,12 +192,20 @@ final class Connection: DeadlineHeapElement {
           // one.
           if !started && hasStarted { timerNeedsUpdate = true }
           switch outcome {
-          case .wait(let interest): return .wait(interest)
+          case .wait(let interest):
+            guard let end = endByFault(loop, peerClosed: false) else { return .wait(interest) }
+            guard case .close(let next) = end else { continue }
+            return next
           case .runAgain: return .runAgain
           case .finished(_, _) where endsAsHealthCheck:
             return .close(.healthCheck, detail: nil)
           case .finished(let reason, let peerClosed):
-            enter(.closing(Closing(reason, peerClosed: peerClosed)))
+            if let end = endByFault(loop, peerClosed: peerClosed) {
+              guard case .close(let next) = end else { continue }
+              return next
+            }
+            enter(
+              .closing(FaultStage.closing(faults, reason, peerClosed: peerClosed, now: loop.now)))
           case .closeNow(let reason): return .close(reason, detail: nil)
           }
         case .closing(var closing):
@@ -171,7 +214,7 @@ final class Connection: DeadlineHeapElement {
           switch outcome {
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
-          case .done: return .close(closing.reason, detail: nil)
+          case .done: return .close(closing.reason, detail: closing.detail)
           }
         case .closed:
           preconditionFailure("a closed connection was stepped")
@@ -198,7 +241,7 @@ final class Connection: DeadlineHeapElement {
         peer = source.description
         channel.peer = peer
       }
-      enter(Self.opening(transport, loop.service, loop))
+      enter(Self.opening(transport, loop.service, loop, faulty: !faults.isEmpty))
       return nil
     }
   }
@@ -225,6 +268,7 @@ final class Connection: DeadlineHeapElement {
 
   private func enterService(_ loop: LoopContext) {
     handshakeDone = true
+    takeDecision(loop)
     var parsed: (hello: Result<ClientHello, ClientHelloError>, records: Int)?
     _ = hello(loop, parsed: &parsed)
     if loop.logsDebug, let tls = transport.tlsStream {
@@ -245,13 +289,19 @@ final class Connection: DeadlineHeapElement {
       let report = HandshakeReport(
         hello: parsed?.hello, records: parsed?.records ?? 0,
         helloRetried: helloFacts?.helloRetried ?? false, stream: stream, instance: loop.instance,
-        peer: peer, proxy: proxy, handshakeMilliseconds: loop.now - openedAt)
+        peer: peer, proxy: proxy, handshakeMilliseconds: loop.now - openedAt,
+        faults: faultSpelling, scenario: scenario?.rawValue)
       let bytes = report.rendered(format)
       bytes.withUnsafeBytes { channel.keep($0) }
       enter(.report)
     } else {
-      enter(.service(Service(loop.service, transport: transport, loop: loop)))
+      enter(serviceStage(loop))
     }
+  }
+
+  /// After the handshake (and its report): the faults first, if there are any.
+  private func serviceStage(_ loop: LoopContext) -> Stage {
+    faults.isEmpty ? .service(Service(loop.service, transport: transport, loop: loop)) : .faults
   }
 
   /// `--report`, or the JSON report for a client that asked for a `report.` server name.
@@ -261,7 +311,7 @@ final class Connection: DeadlineHeapElement {
     return name.hasPrefix(TLSContext.reportPrefix) ? .json : nil
   }
 
-  private func enter(_ next: Stage) {
+  func enter(_ next: Stage) {
     stage = next
     timerNeedsUpdate = true
   }
@@ -274,6 +324,7 @@ final class Connection: DeadlineHeapElement {
 
   private func classify(_ error: TransportError) -> (CloseReason, String?) {
     let handshaking = !handshakeDone
+    if handshaking, let refusal = handshakeRefusal { return refusal }
     switch error {
     case .tls(let error) where endsAsHealthCheck && [.uncleanEOF, .io].contains(error.kind):
       return (.healthCheck, nil)
@@ -288,78 +339,9 @@ final class Connection: DeadlineHeapElement {
     }
   }
 
-  // MARK: Timer
-
-  /// What the timer does when it comes due.
-  private enum TimerAction {
-    case close(CloseReason, String?)
-    /// An idle TLS connection gives its record buffers back, and stays open.
-    case releaseBuffers
-  }
-
   /// The activity stamp at which the buffers were last given back: none to give until the
   /// connection moves bytes again.
-  private var buffersReleasedAt: Int64 = .min
-
-  /// The deadline in force and what happens at it: the handshake deadline (plaintext: until
-  /// the first byte), the idle deadline as of the last activity, or the end of the linger
-  /// while closing; and, earlier, the release of an idle TLS connection's buffers. One function
-  /// for both uses below, so that the deadline armed and the deadline checked cannot drift
-  /// apart.
-  private func deadline(_ limits: ServerConfiguration.Limits) -> (at: Int64, action: TimerAction)? {
-    var due: (at: Int64, action: TimerAction)?
-    switch stage {
-    case .proxyHeader(let reading):
-      let detail = "no complete PROXY header in time (\(reading.received.count) bytes came)"
-      due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, detail))
-    case .handshake: due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
-    case .service where !hasStarted:
-      due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
-    case .report, .service:
-      if limits.idleTimeout > 0 {
-        due = (channel.lastActivity + limits.idleTimeout, .close(.idleTimeout, nil))
-      }
-    case .closing(let closing):
-      let at = channel.lastActivity + limits.closeLinger
-      due =
-        closing.outputClosed
-        ? (at, .close(closing.reason, "the client did not close within the linger time"))
-        : (at, .close(.idleTimeout, "the client stopped reading while the server closed"))
-    case .closed: return nil
-    }
-    if transport.isTLS && buffersReleasedAt != channel.lastActivity {
-      let at = channel.lastActivity + limits.bufferRelease
-      if due == nil || at < due!.at { due = (at, .releaseBuffers) }
-    }
-    return due
-  }
-
-  /// When the loop should look at this connection's timer next. Activity only moves the
-  /// deadline forward, so an early look costs one re-arm and nothing per read.
-  func nextDeadline(_ limits: ServerConfiguration.Limits) -> Int64? {
-    timerNeedsUpdate = false
-    return deadline(limits)?.at
-  }
-
-  /// The timer came due: close now, or nil when the connection stays (activity since moved
-  /// the deadline, or it only gave its buffers back); the loop then re-arms it at
-  /// `nextDeadline`.
-  func deadlinePassed(_ loop: LoopContext) -> Next? {
-    guard let due = deadline(loop.limits), loop.now >= due.at else { return nil }
-    switch due.action {
-    case .releaseBuffers:
-      transport.tlsStream?.releaseIdleBuffers()
-      buffersReleasedAt = channel.lastActivity
-      loop.freedMemory = true
-      return nil
-    case .close(let reason, let detail):
-      if case .service = stage, reason == .idleTimeout {
-        // Over TLS, a close_notify first lets the client tell this from a truncation.
-        _ = try? transport.closeOutput()
-      }
-      return .close(reason, detail: detail)
-    }
-  }
+  var buffersReleasedAt: Int64 = .min
 
   // MARK: Closing
 

@@ -21,6 +21,8 @@ enum ConnectionLog {
       "reason": "\(reason.name)",
     ]
     if let detail { metadata["detail"] = "\(detail)" }
+    if let faults = connection.faultSpelling { metadata["faults"] = "\(faults)" }
+    if let scenario = connection.scenario { metadata["scenario"] = "\(scenario.rawValue)" }
     for (key, value) in connection.proxy?.fields ?? [] { metadata[key] = "\(value)" }
     if let tls = transport.tlsStream {
       if let hello = connection.hello(loop) {

@@ -1,4 +1,5 @@
 import CLinux
+import Faults
 import Logging
 import Sockets
 import Synchronization
@@ -58,6 +59,11 @@ public struct ServerConfiguration: Sendable {
   /// `--metrics`: where to answer Prometheus scrapes (the first address of the name), and what
   /// they show; nil: no metrics listener.
   public var metrics: (address: ListenAddress, metrics: ServerMetrics)?
+  /// `--fault`: the faults of every connection to the `listen` listeners (a TLS client's
+  /// server name may ask for others).
+  public var faults = FaultPlan.none
+  /// `--fault-port`: more listeners, each giving its connections faults of its own.
+  public var faultListeners: [(address: ListenAddress, faults: FaultPlan)] = []
 
   public init(listen: [ListenAddress], mode: Mode, threads: Int, limits: Limits) {
     self.listen = listen
@@ -97,13 +103,25 @@ public final class EchoServer: Sendable {
   }
 
   /// Binds every address, starts the loops, and returns the addresses really listened on
-  /// (with the kernel's port when the configuration asked for port 0).
-  public func start() throws(ServerError) -> [SocketAddress] {
-    var listeners = try bind()
+  /// (with the kernel's port when the configuration asked for port 0), each with the faults
+  /// of its connections.
+  public func start() throws(ServerError) -> [BoundListener] {
+    let bound = try bind()
+    var listeners = bound.map(\.socket)
     let descriptors = listeners.map(\.descriptor)
-    var addresses: [SocketAddress] = []
-    for listener in listeners {
-      do { addresses.append(try listener.localAddress()) } catch { throw .listen(error) }
+    var listenerFaults: [Int32: FaultPlan] = [:]
+    for (socket, faults, _) in bound where !faults.isEmpty {
+      listenerFaults[socket.descriptor] = faults
+    }
+    var addresses: [BoundListener] = []
+    for (listener, faults, faultPort) in bound {
+      do {
+        addresses.append(
+          BoundListener(
+            address: try listener.localAddress(), faults: faults, isFaultPort: faultPort))
+      } catch {
+        throw .listen(error)
+      }
     }
     var endpoint: MetricsEndpoint?
     var metricsAddress: SocketAddress?
@@ -127,8 +145,8 @@ public final class EchoServer: Sendable {
       do {
         wakeup = try EventFD()
         loop = try ServerLoop(
-          index: index, listeners: descriptors, wakeup: wakeup, control: control,
-          configuration: configuration, metrics: endpoint, logger: logger)
+          index: index, listeners: descriptors, listenerFaults: listenerFaults, wakeup: wakeup,
+          control: control, configuration: configuration, metrics: endpoint, logger: logger)
       } catch {
         abandon(loops)
         throw ServerError.resources("set up event loop", "\(error)")
@@ -218,10 +236,15 @@ public final class EchoServer: Sendable {
     }
   }
 
-  private func bind() throws(ServerError) -> [Socket] {
-    var listeners: [Socket] = []
+  /// Every listener, with the faults of its connections and whether it is a `--fault-port`.
+  private func bind() throws(ServerError) -> [(socket: Socket, faults: FaultPlan, faultPort: Bool)]
+  {
+    var listeners: [(socket: Socket, faults: FaultPlan, faultPort: Bool)] = []
     var bound: [SocketAddress: ListenAddress] = [:]
-    for entry in configuration.listen {
+    let entries =
+      configuration.listen.map { ($0, configuration.faults, false) }
+      + configuration.faultListeners.map { ($0.address, $0.faults, true) }
+    for (entry, faults, faultPort) in entries {
       let resolved: [SocketAddress]
       do { resolved = try entry.resolve() } catch {
         var named = error
@@ -250,7 +273,7 @@ public final class EchoServer: Sendable {
             on: target, backlog: configuration.backlog, reusePort: configuration.reusePort)
           if port == 0 { port = try listener.localAddress().port }
           bound[SocketAddress(numericHost: address.host, port: port) ?? target] = entry
-          listeners.append(listener)
+          listeners.append((listener, faults, faultPort))
           served += 1
         } catch
           where resolved.count > 1 && (error.code == EADDRNOTAVAIL || error.code == EAFNOSUPPORT)
@@ -270,6 +293,14 @@ public final class EchoServer: Sendable {
     }
     return listeners
   }
+}
+
+/// One address the server listens on, and what its connections get.
+public struct BoundListener: Sendable {
+  public let address: SocketAddress
+  public let faults: FaultPlan
+  /// A `--fault-port` listener, not one of `listen`'s.
+  public let isFaultPort: Bool
 }
 
 /// A started loop as the server sees it from outside.

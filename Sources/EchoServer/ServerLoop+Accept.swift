@@ -1,4 +1,5 @@
 import CLinux
+import Faults
 import Logging
 import ProxyProtocol
 import Sockets
@@ -19,7 +20,8 @@ extension ServerLoop {
       do {
         switch try Socket.accept(listener: listener) {
         case .wouldBlock: return
-        case .processed(let (socket, address)): admit(socket, peer: address)
+        case .processed(let (socket, address)):
+          admit(socket, peer: address, faults: listenerFaults[listener] ?? .none)
         }
       } catch  where error.isConnectionReset {
         continue
@@ -86,7 +88,8 @@ extension ServerLoop {
     refusals.note(reason, peer: peer, now: now, logger: logger)
   }
 
-  private func admit(_ socket: Socket, peer: SocketAddress) {
+  /// `faults`: those of the listener it came in on.
+  private func admit(_ socket: Socket, peer: SocketAddress, faults: FaultPlan) {
     statistics.accepted.add(1)
     var proxyHeader: ProxyHeaderParser?
     var untrusted = false
@@ -110,7 +113,8 @@ extension ServerLoop {
     do {
       // TCP_NODELAY comes from the listener (Socket.listening).
       if let tls = control.currentTLS {
-        transport = .tls(try TLSStream(socket: socket, context: tls, eventLoopIO: true))
+        transport = .tls(
+          try TLSStream(socket: socket, context: tls, eventLoopIO: true, faults: faults))
       }
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
@@ -124,9 +128,11 @@ extension ServerLoop {
         metadata: ["peer": "\(peer)", "reason": "error", "detail": "\(error)"])
       return
     }
+    // Plaintext has no ClientHello to decide in: the listener's faults are drawn now.
     let connection = Connection(
       transport: transport, peer: peer.description, proxyHeader: proxyHeader,
-      service: context.service, loop: context)
+      service: context.service, loop: context,
+      faults: transport.isTLS || faults.isEmpty ? [] : faults.chosen { Int.random(in: 0..<100) })
     if context.logsDebug {
       logger.debug(
         "accepted",
@@ -136,10 +142,12 @@ extension ServerLoop {
         ])
     }
     store(connection)
-    timers.schedule(connection, at: connection.nextDeadline(context.limits))
+    timers.schedule(connection, at: connection.nextDeadline(context))
     // A service that speaks first (chargen, source) starts without waiting for the client
-    // (behind a balancer, once its header is in).
-    if !transport.isTLS && context.service.mode.serverSpeaksFirst && proxyHeader == nil {
+    // (behind a balancer, once its header is in), and faults take hold from the accept.
+    if !transport.isTLS && proxyHeader == nil
+      && (context.service.mode.serverSpeaksFirst || !connection.faults.isEmpty)
+    {
       drive(connection)
     }
   }

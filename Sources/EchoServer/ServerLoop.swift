@@ -1,4 +1,5 @@
 import CLinux
+import Faults
 import Logging
 import Sockets
 import TLS
@@ -15,6 +16,8 @@ final class ServerLoop {
   let epoll: Epoll
   /// Borrowed from the server, which keeps them open until every loop has been joined.
   var listeners: [Int32]
+  /// The faults of the connections of each listener that gives any (`--fault`, `--fault-port`).
+  let listenerFaults: [Int32: FaultPlan]
   let wakeup: EventFD
   let control: ServerControl
   let context: LoopContext
@@ -41,11 +44,13 @@ final class ServerLoop {
   var metricsEndpoint: MetricsEndpoint?
 
   init(
-    index: Int, listeners: [Int32], wakeup: EventFD, control: ServerControl,
+    index: Int, listeners: [Int32], listenerFaults: [Int32: FaultPlan], wakeup: EventFD,
+    control: ServerControl,
     configuration: ServerConfiguration, metrics: MetricsEndpoint?, logger: Logger
   ) throws(SocketError) {
     self.epoll = try Epoll()
     self.listeners = listeners
+    self.listenerFaults = listenerFaults
     self.wakeup = wakeup
     self.control = control
     self.logger = logger
@@ -148,7 +153,14 @@ final class ServerLoop {
     } else if listeners.contains(fd) {
       acceptConnections(on: fd)
     } else if let connection = connections[fd] {
-      drive(connection)
+      if connection.interest.isEmpty {
+        // Waiting on its timer alone (a stall, a held handshake, throttled I/O): with no
+        // interest, only a hang-up or an error is reported, and level-triggered it would be
+        // reported again on every wait.
+        close(connection, because: .reset, detail: "the client went away while held by a fault")
+      } else {
+        drive(connection)
+      }
     } else {
       _ = handleMetrics(fd)
     }
@@ -176,7 +188,7 @@ final class ServerLoop {
       return close(connection, because: reason, detail: detail)
     }
     if connection.timerNeedsUpdate {
-      timers.schedule(connection, at: connection.nextDeadline(context.limits))
+      timers.schedule(connection, at: connection.nextDeadline(context))
     }
   }
 
@@ -194,10 +206,14 @@ final class ServerLoop {
   private func expireTimers() {
     while let connection = timers.popDue(at: now) {
       if let next = connection.deadlinePassed(context) {
-        guard case .close(let reason, let detail) = next else { continue }
-        close(connection, because: reason, detail: detail)
+        switch next {
+        case .close(let reason, let detail): close(connection, because: reason, detail: detail)
+        // Faults held something back until now; stepping re-arms the timer.
+        case .runAgain: drive(connection)
+        case .wait: continue
+        }
       } else {
-        timers.schedule(connection, at: connection.nextDeadline(context.limits))
+        timers.schedule(connection, at: connection.nextDeadline(context))
       }
     }
     // Idle connections gave their record buffers back.
@@ -241,9 +257,11 @@ final class ServerLoop {
     // Every TLS handshake begun ends up in handshakes_ok or handshakes_failed, whatever ended
     // one that did not finish (an error, a timeout, a reset), except a server shutdown and a
     // balancer's health check.
-    if connection.isHandshaking && reason != .shutdown && reason != .healthCheck {
+    if connection.isHandshaking && ![.shutdown, .healthCheck, .fault].contains(reason) {
       statistics.handshakeFailed(reason)
     }
+    // A handshake that ended before it finished still had its faults decided.
+    connection.takeDecision(context)
     // Cut short inside the header: a timeout, a drain, an error of the socket.
     if connection.awaitsProxyOutcome { statistics.proxyHeader(.truncated) }
     ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)

@@ -1,3 +1,4 @@
+import Faults
 import Synchronization
 
 /// A counter that one thread writes and any thread reads. With a single writer, a plain load
@@ -34,8 +35,12 @@ final class LoopStatistics: Sendable {
   /// Handshakes that did not finish, by what ended them.
   private let failedHandshakes = CloseReason.allCases.map { _ in Counter() }
   private let proxyHeaders = ProxyOutcome.allCases.map { _ in Counter() }
+  private let faults = Fault.Kind.allCases.map { _ in Counter() }
 
   func closed(_ reason: CloseReason) { closes[reason.rawValue].add(1) }
+  func faultApplied(_ kind: Fault.Kind) {
+    faults[Fault.Kind.allCases.firstIndex(of: kind)!].add(1)
+  }
   func handshakeFailed(_ reason: CloseReason) { failedHandshakes[reason.rawValue].add(1) }
   func proxyHeader(_ outcome: ProxyOutcome) { proxyHeaders[outcome.rawValue].add(1) }
 
@@ -46,7 +51,7 @@ final class LoopStatistics: Sendable {
       handshakesOK: handshakesOK.current, handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
       closes: closes.map(\.current), failedHandshakes: failedHandshakes.map(\.current),
-      proxyHeaders: proxyHeaders.map(\.current))
+      proxyHeaders: proxyHeaders.map(\.current), faultsApplied: faults.map(\.current))
   }
 }
 
@@ -70,6 +75,8 @@ public struct ServerStatistics: Sendable, Equatable {
   public var failedHandshakes = Array(repeating: 0, count: CloseReason.allCases.count)
   /// PROXY headers by `ProxyOutcome.rawValue`.
   public var proxyHeaders = Array(repeating: 0, count: ProxyOutcome.allCases.count)
+  /// Faults applied, by the index of their kind in `Fault.Kind.allCases`.
+  public var faultsApplied = Array(repeating: 0, count: Fault.Kind.allCases.count)
 
   public static func + (lhs: Self, rhs: Self) -> Self {
     var sum = lhs
@@ -85,11 +92,15 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.closes = zip(sum.closes, rhs.closes).map(+)
     sum.failedHandshakes = zip(sum.failedHandshakes, rhs.failedHandshakes).map(+)
     sum.proxyHeaders = zip(sum.proxyHeaders, rhs.proxyHeaders).map(+)
+    sum.faultsApplied = zip(sum.faultsApplied, rhs.faultsApplied).map(+)
     return sum
   }
 
   public func closes(_ reason: CloseReason) -> Int { closes[reason.rawValue] }
   public func proxyHeaders(_ outcome: ProxyOutcome) -> Int { proxyHeaders[outcome.rawValue] }
+  public func faultsApplied(_ kind: Fault.Kind) -> Int {
+    faultsApplied[Fault.Kind.allCases.firstIndex(of: kind)!]
+  }
   public var handshakesFailed: Int { failedHandshakes.reduce(0, +) }
 
   /// Connections accepted and closed at once, whatever the reason.
@@ -112,6 +123,9 @@ public struct ServerStatistics: Sendable, Equatable {
     for reason in CloseReason.allCases { fields["closed_\(reason.name)"] = closes(reason) }
     for outcome in ProxyOutcome.allCases where proxyHeaders(outcome) > 0 {
       fields["proxy_\(outcome.name)"] = proxyHeaders(outcome)
+    }
+    for kind in Fault.Kind.allCases where faultsApplied(kind) > 0 {
+      fields["faults_applied_\(kind.counterName)"] = faultsApplied(kind)
     }
     return fields
   }

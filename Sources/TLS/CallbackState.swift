@@ -18,6 +18,8 @@ final class CallbackState: Sendable {
   let ticketKeys: TicketKeyRing?
   let keyLog: KeyLogFile?
   let ocspStaple: OCSPStaple?
+  /// Server: decides each connection's faults and certificate scenario; nil when neither is on.
+  let director: HandshakeDirector?
 
   /// `ticketKeys`: a ring to keep using (after a reload, so that tickets already issued stay
   /// valid); nil makes a new one.
@@ -53,7 +55,25 @@ final class CallbackState: Sendable {
     } else {
       ocspStaple = nil
     }
+    if role == .server && configuration.directsHandshakes {
+      let issuer = try configuration.scenarioDirectory.map { (directory) throws(TLSError) in
+        try ScenarioIssuer(directory: directory)
+      }
+      director = HandshakeDirector(
+        issuer: issuer, faultSuffix: configuration.faultSuffix,
+        scenarioSuffix: configuration.scenarioSuffix)
+    } else {
+      director = nil
+    }
+    asksForFaultAnnouncement = configuration.asksForFaultAnnouncement
+    checksStapledStatus = configuration.checksStapledStatus && configuration.verifyPeer
   }
+
+  /// Client: the extension asking which faults were applied, and the stapled-status check.
+  private let asksForFaultAnnouncement: Bool
+  private let checksStapledStatus: Bool
+  /// Client: whether connections need a `ConnectionCallbackState` for these.
+  var hasClientCallbacks: Bool { asksForFaultAnnouncement || checksStapledStatus }
 
   /// Points `context` at this object and installs the callbacks the configuration needs.
   /// `primary`: the context of the main certificate (not an SNI one), the only one whose OCSP
@@ -69,8 +89,14 @@ final class CallbackState: Sendable {
       {
         throw TLSError.fromQueue(.configuration, "--alpn", fallback: "invalid protocol list")
       }
+      if asksForFaultAnnouncement { FaultAnnouncement.installOnClient(context) }
+      if checksStapledStatus { StapledStatusCheck.install(on: context) }
     case .server:
-      if !alpnWire.isEmpty { SSL_CTX_set_alpn_select_cb(context, Self.selectProtocol, nil) }
+      // The director's `no-common-alpn` scenario refuses every protocol, with or without --alpn.
+      if !alpnWire.isEmpty || director != nil {
+        SSL_CTX_set_alpn_select_cb(context, Self.selectProtocol, nil)
+      }
+      if director != nil { installDirector(on: context) }
       if let ticketKeys {
         _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(context, Self.ticketKey)
         _ = SSL_CTX_set_timeout(context, Int(ticketKeys.lifetimeSeconds))
@@ -79,6 +105,8 @@ final class CallbackState: Sendable {
       _ = ctls_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
       if ocspStaple != nil && primary {
         _ = ctls_CTX_set_stapled_ocsp_callback(context, Self.stapleResponse, nil)
+      } else if director?.issuer != nil {
+        _ = ctls_CTX_set_stapled_ocsp_callback(context, Self.stapleIssuedOnly, nil)
       }
     }
   }
@@ -98,9 +126,11 @@ final class CallbackState: Sendable {
       OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
       UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
     ) -> Int32 = { ssl, out, outLength, offered, offeredLength, _ in
-      guard let state = of(ssl), let offered, let out, let outLength else {
+      guard let state = of(ssl), let offered, let out, let outLength, !refusesALPN(ssl) else {
         return SSL_TLSEXT_ERR_ALERT_FATAL
       }
+      // Installed for the director alone: no protocol of the server's own to choose.
+      if state.alpnWire.isEmpty { return SSL_TLSEXT_ERR_NOACK }
       let client = UnsafeBufferPointer(start: offered, count: Int(offeredLength))
       var serverIndex = 0
       while serverIndex < state.alpnWire.count {
@@ -158,11 +188,17 @@ final class CallbackState: Sendable {
   private static let stapleResponse:
     @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
       ssl, _ in
+      if let issued = stapleIssued(ssl) { return issued }
       guard let response = of(ssl)?.ocspStaple?.der else { return SSL_TLSEXT_ERR_NOACK }
       let ok = response.withUnsafeBufferPointer {
         ctls_set_ocsp_response(ssl, $0.baseAddress, $0.count)
       }
       return ok == 1 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK
+    }
+
+  private static let stapleIssuedOnly:
+    @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { ssl, _ in
+      stapleIssued(ssl) ?? SSL_TLSEXT_ERR_NOACK
     }
 
   static func readFile(_ path: String, what: String) throws(TLSError) -> [UInt8] {

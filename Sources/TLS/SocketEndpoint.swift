@@ -39,8 +39,25 @@ final class SocketEndpoint {
 
   init(descriptor: Int32) { self.descriptor = descriptor }
 
-  /// An `SSL_write` of `count` plaintext bytes begins: it makes ⌈count / 16 KiB⌉ records.
-  func beginWrite(_ count: Int) { recordsToCome = (count + 16383) / 16384 }
+  /// An `SSL_write` of `count` plaintext bytes begins: it makes ⌈count / recordSize⌉ records.
+  func beginWrite(_ count: Int, recordSize: Int) {
+    recordsToCome = (count + recordSize - 1) / recordSize
+  }
+
+  /// `truncate`: where the connection is in cutting a record.
+  private enum Cut {
+    case none
+    /// The next record is cut.
+    case armed
+    /// A record was cut: nothing more reaches the socket.
+    case done
+  }
+
+  private var cut = Cut.none
+
+  var hasCut: Bool { cut == .done }
+
+  func cutNextRecord() { if cut == .none { cut = .armed } }
 
   func endWrite() { recordsToCome = 0 }
 
@@ -59,6 +76,22 @@ final class SocketEndpoint {
 
   /// Sends a record (or the rest of one) that OpenSSL wrote; nil when the socket is full.
   func send(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int? {
+    switch cut {
+    case .none: break
+    case .armed:
+      // The header and half the body: the peer is left waiting inside a record. OpenSSL is
+      // told it all went, so that it never retries the rest.
+      recordsToCome = 0
+      let part = min(bytes.count, max(6, bytes.count / 2))
+      _ = try transmit(UnsafeRawBufferPointer(rebasing: bytes[..<part]))
+      cut = .done
+      return bytes.count
+    case .done: return bytes.count
+    }
+    return try transmit(bytes)
+  }
+
+  private func transmit(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int? {
     sends += 1
     let more = recordsToCome > 1
     if more { heldSends += 1 }

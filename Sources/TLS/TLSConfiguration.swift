@@ -89,6 +89,23 @@ public struct TLSConfiguration: Sendable {
   public var keyLogFile: String?
   /// Server: a DER OCSP response to staple for the main certificate.
   public var ocspResponseFile: String?
+  /// Server: the directory of the certificate scenarios' CAs (`--scenarios`). Names under
+  /// `faultSuffix` and `scenarioSuffix` then get a certificate issued for them, and the
+  /// faults or scenario their labels ask for.
+  public var scenarioDirectory: String?
+  public var faultSuffix = "fault.localhost"
+  public var scenarioSuffix = "scenario.localhost"
+  /// Server: some listener gives its connections faults (`--fault`, `--fault-port`), so every
+  /// ClientHello is looked at, with or without scenarios.
+  public var listenerFaults = false
+  /// Client: ask a SecureEcho server which faults or certificate scenario it applied (a TLS
+  /// extension of its own, `TLSStream.serverAnnouncement`), as echo-client does.
+  public var asksForFaultAnnouncement = false
+  /// Client: ask for a stapled OCSP response, and fail the handshake if it says revoked.
+  public var checksStapledStatus = false
+
+  /// Server: whether each ClientHello goes through a `HandshakeDirector`.
+  var directsHandshakes: Bool { scenarioDirectory != nil || listenerFaults }
 
   public init(
     certificateChainFile: String? = nil, privateKeyFile: String? = nil,

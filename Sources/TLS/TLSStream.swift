@@ -1,4 +1,5 @@
 import CTLS
+import Faults
 import Sockets
 
 #if canImport(Glibc)
@@ -30,9 +31,12 @@ public final class TLSStream {
   /// The server name the client asked for and checks the certificate against.
   public let serverName: String?
   /// With `eventLoopIO`: the socket as OpenSSL sees it, through SecureEcho's own BIO.
-  private let endpoint: SocketEndpoint?
+  let endpoint: SocketEndpoint?
   /// A server's record of the client's first ClientHello, as it came (for the report).
   private var helloCapture: HelloCapture?
+  /// What this connection's C callbacks decide and learn (faults, scenarios, what the server
+  /// announced); nil when its context has none of them.
+  let callbackState: ConnectionCallbackState?
 
   /// Wraps `socket` in a TLS connection from `context` (its role decides client or server).
   /// For a client, `serverName` is sent as SNI (when it is a DNS name) and the certificate is
@@ -42,8 +46,12 @@ public final class TLSStream {
   /// `SocketEndpoint`, which sends the records of one write as one burst (the caller calls
   /// `push()` before it waits), tells when the socket was drained (`inputDrained`) and counts
   /// system calls. Blocking callers leave it off and get OpenSSL's socket BIO.
+  ///
+  /// `faults`: a server's faults for this connection, unless its server name asks for others
+  /// (the context's `HandshakeDirector` decides in the ClientHello).
   public init(
-    socket: Socket, context: TLSContext, serverName: String? = nil, eventLoopIO: Bool = false
+    socket: Socket, context: TLSContext, serverName: String? = nil, eventLoopIO: Bool = false,
+    faults: FaultPlan = .none
   ) throws(TLSError) {
     OpenSSLErrorQueue.clear()
     guard let ssl = SSL_new(context.context) else {
@@ -70,6 +78,13 @@ public final class TLSStream {
     }
     helloCapture =
       context.role == .server && !HelloCapture.isDisabled ? HelloCapture(watching: ssl) : nil
+    let callbacks = context.callbacks
+    if callbacks.director != nil || callbacks.hasClientCallbacks {
+      callbackState = ConnectionCallbackState(defaultFaults: faults)
+      callbackState?.attach(to: ssl)
+    } else {
+      callbackState = nil
+    }
     switch context.role {
     case .server:
       SSL_set_accept_state(ssl)
@@ -201,7 +216,7 @@ public final class TLSStream {
     precondition(!buffer.isEmpty, "SSL_write with 0 bytes is undefined")
     Self.clearErrors()
     var count = 0
-    endpoint?.beginWrite(buffer.count)
+    endpoint?.beginWrite(buffer.count, recordSize: recordSize)
     defer { endpoint?.endWrite() }
     let result = SSL_write_ex(ssl, buffer.baseAddress, buffer.count, &count)
     if result == 1 { return .done(count) }
@@ -240,6 +255,8 @@ public final class TLSStream {
     switch SSL_get_error(ssl, result) {
     case SSL_ERROR_WANT_READ: return .wantRead
     case SSL_ERROR_WANT_WRITE: return .wantWrite
+    // Held in the ClientHello callback (`handshake-stall`): nothing to wait for but time.
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB: return .wantRead
     case SSL_ERROR_ZERO_RETURN: return .closed
     case SSL_ERROR_SYSCALL:
       let queue = OpenSSLErrorQueue.drain()
@@ -258,6 +275,12 @@ public final class TLSStream {
         OpenSSLErrorQueue.clear()
         throw TLSError(
           .uncleanEOF, operation, reason: "the peer closed the connection without close_notify")
+      }
+      if handshake, let revocation = callbackState?.revocation {
+        OpenSSLErrorQueue.clear()
+        throw TLSError(
+          .verification, "certificate verification",
+          reason: "certificate revoked (stapled OCSP response, reason: \(revocation))")
       }
       let verify = SSL_get_verify_result(ssl)
       if handshake && verify != Int(X509_V_OK) {

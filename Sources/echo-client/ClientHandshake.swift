@@ -17,7 +17,9 @@ enum ClientHandshake {
       handshake: while true {
         let step: TLSResult<Void>
         do { step = try stream.handshake() } catch {
-          throw failure(error, target: target, serverName: stream.serverName)
+          throw failure(
+            error, target: target, serverName: stream.serverName,
+            applied: ServerAnnouncement(stream.serverAnnouncement))
         }
         let writable: Bool
         switch step {
@@ -43,17 +45,21 @@ enum ClientHandshake {
     }
   }
 
+  /// `applied`: what a SecureEcho server said it did on purpose, which explains the failure
+  /// better than any guess.
   private static func failure(
-    _ error: TLSError, target: String, serverName: String?
+    _ error: TLSError, target: String, serverName: String?, applied: ServerAnnouncement?
   ) -> ClientFailure {
+    let because = applied.map { " (\($0.summary))" }
     if error.kind == .verification {
       return ClientFailure(
         "certificate verification failed for \(target): \(error.reason)"
-          + ClientHints.verification(error.reason, serverName: serverName),
+          + (because ?? ClientHints.verification(error.reason, serverName: serverName)),
         status: .unavailable)
     }
     return ClientFailure(
-      "TLS handshake with \(target): \(error.description)" + ClientHints.handshake(error),
+      "TLS handshake with \(target): \(error.description)"
+        + (because ?? ClientHints.handshake(error, serverName: serverName)),
       status: .unavailable)
   }
 }

@@ -5,10 +5,17 @@ import TLS
 enum ClientHints {
   /// A TLS handshake that failed on the first bytes the server sent back: a plaintext echo
   /// server returns our own ClientHello, which OpenSSL reads as an unexpected message.
-  static func handshake(_ error: TLSError) -> String {
+  static func handshake(_ error: TLSError, serverName: String? = nil) -> String {
     let notTLS = ["unexpected message", "wrong version number", "packet length too long"]
     if notTLS.contains(where: error.reason.contains) {
       return " (is the server in plaintext mode? then connect with --plaintext)"
+    }
+    // A SecureEcho server refuses a fault or scenario name it cannot parse this way.
+    if error.reason.contains("unrecognized name"), let serverName,
+      serverName.contains("fault.") || serverName.contains("scenario.")
+    {
+      return " (the server did not accept the faults or scenario of '\(serverName)': its log "
+        + "says why)"
     }
     return certificateHint(error.reason)
   }

@@ -139,7 +139,7 @@ struct EchoClientCommand: ParsableCommand {
     if let proxyHeader = server.proxyHeader {
       try sendProxyHeader(proxyHeader.version, on: socket, target: target)
     }
-    guard let context = try server.tlsContext() else {
+    guard let context = try server.tlsContext(session: true) else {
       StandardIO.printError("echo-client: connected to \(target) (plaintext)")
       return .plain(socket)
     }
@@ -185,11 +185,14 @@ struct EchoClientCommand: ParsableCommand {
     // With --insecure nothing was checked, so OpenSSL's verdict (made without the trust
     // store) would only mislead.
     let verified = server.insecure ? "not verified: --insecure" : "verified"
-    return [
+    var parts = [
       stream.protocolVersion, stream.cipher, "group \(stream.negotiatedGroup ?? "none")",
       "ALPN \(stream.alpnProtocol ?? "none")", stream.isResumed ? "resumed session" : "new session",
       "server certificate \(subject) issued by \(issuer) (\(verified))",
-    ].joined(separator: ", ")
+    ]
+    // What a SecureEcho server says it does to this connection on purpose.
+    if let applied = ServerAnnouncement(stream.serverAnnouncement) { parts.append(applied.summary) }
+    return parts.joined(separator: ", ")
   }
 }
 

@@ -108,7 +108,10 @@ final class PipeSession {
         !plaintextToTLSHint.isEmpty
         ? plaintextToTLSHint
         : replyStart.starts(with: Array("sink: ".utf8))
-          ? " (the server runs --mode sink: pass --mode sink)" : ""
+          ? " (the server runs --mode sink: pass --mode sink)"
+          : closedUncleanly
+            ? " (the server \(resetAfterReply ? "reset the connection" : "ended without close_notify"))"
+            : ""
       throw ClientFailure(
         "the echo is incomplete: \(sent) bytes sent, \(received) echoed" + hint, status: .ioError)
     }

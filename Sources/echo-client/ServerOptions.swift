@@ -109,10 +109,15 @@ struct ServerOptions: ParsableArguments {
   }
 
   /// The client TLS context these options describe; nil in plaintext mode.
-  func tlsContext() throws(ClientFailure) -> TLSContext? {
+  /// `session`: for one interactive or pipe connection, which asks a SecureEcho server what
+  /// faults or certificate scenario it applied, and checks a stapled OCSP response; a bench
+  /// load sends the plain hello.
+  func tlsContext(session: Bool = false) throws(ClientFailure) -> TLSContext? {
     guard !plaintext else { return nil }
     var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
     tls.apply(to: &configuration)
+    configuration.asksForFaultAnnouncement = session
+    configuration.checksStapledStatus = session
     configuration.certificateChainFile = cert
     configuration.privateKeyFile = key
     do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLinux
 import CommandLineSupport
 import EchoServer
+import Faults
 import Logging
 import Sockets
 import StreamServices
@@ -88,14 +89,6 @@ struct EchoServerCommand: ParsableCommand {
   @Option(help: "DER OCSP response to staple for --cert (from 'openssl ocsp -respout').")
   var ocspResponse: String?
 
-  @Option(
-    help: """
-      Directory of the certificate scenarios ('make certs' writes certs/scenarios): a client \
-      asking for NAME.scenario.localhost gets the certificate wrong in the way NAME says \
-      (expired, not-yet-valid, wrong-host, self-signed, untrusted-root, incomplete-chain).
-      """)
-  var scenarios: String?
-
   @Option(help: "Event-loop threads (default: the number of cores).")
   var threads: Int?
 
@@ -137,6 +130,9 @@ struct EchoServerCommand: ParsableCommand {
 
   @OptionGroup(title: "Behind a load balancer")
   var balancer: BalancerOptions
+
+  @OptionGroup(title: "Faults and certificate scenarios")
+  var faultOptions: FaultOptions
 
   @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
   var bytes: Int?
@@ -198,19 +194,25 @@ struct EchoServerCommand: ParsableCommand {
     configuration.instance = instanceName
     configuration.proxy = try balancer.proxySettings()
     configuration.reusePort = balancer.reusePort
+    configuration.faults = try faultOptions.plan()
+    configuration.faultListeners = try faultListeners()
     if let address = try balancer.metricsAddress() {
       let metrics = ServerMetrics(version: Self.configuration.version) { sink.dropped }
       configuration.metrics = (address, metrics)
     }
     let server: EchoServer
-    let addresses: [SocketAddress]
+    let bound: [BoundListener]
     do {
       server = try EchoServer(configuration: configuration, logger: logger)
-      addresses = try server.start()
+      bound = try server.start()
     } catch {
       throw fail(error.description, status: error.exitStatus)
     }
-    let list = addresses.map(\.description).joined(separator: ", ")
+    let list = bound.filter { !$0.isFaultPort }.map(\.address.description)
+      .joined(separator: ", ")
+    let faultNote = bound.filter(\.isFaultPort).map {
+      "; faults \($0.faults.spelling) on \($0.address)"
+    }.joined()
     if let keylog = tls.keylog {
       logger.warning(
         "writing TLS session secrets to a key log file: anyone who has it can decrypt the traffic",
@@ -228,14 +230,15 @@ struct EchoServerCommand: ParsableCommand {
         "threads": .stringConvertible(threadCount),
         "max_connections": .stringConvertible(limits.maxConnections),
         "fd_limit": .stringConvertible(descriptorLimit),
-      ].merging(balancer.startFields(metrics: server.metricsAddress)) { $1 })
+      ].merging(balancer.startFields(metrics: server.metricsAddress)) { $1 }
+        .merging(faultOptions.startFields.mapValues { .string($0) }) { $1 })
     // Written straight to the descriptor: scripts and tests wait for this line, so it must not
     // sit in a buffer; the start-up log lines go first.
     sink.flush(waitingAtMost: 1000)
     let metricsNote = server.metricsAddress.map { "; metrics at http://\($0)/metrics" } ?? ""
     try? StandardIO.write(
       "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(mode.rawValue), "
-        + "\(threadCount) threads)\(metricsNote)\n",
+        + "\(threadCount) threads)\(faultNote)\(metricsNote)\n",
       to: StandardIO.output)
     serviceManager.ready(listening: list)
 
@@ -282,11 +285,20 @@ struct EchoServerCommand: ParsableCommand {
     tls.apply(to: &configuration)
     configuration.trustedCAFile = clientCa
     configuration.clientVerification = verifyClient
-    configuration.namedIdentities = try namedIdentities() + scenarioIdentities()
+    configuration.namedIdentities = try namedIdentities()
+    faultOptions.apply(to: &configuration)
     configuration.sessionTickets = !noTickets
     configuration.ticketLifetime = ticketLifetime ?? 7200
     configuration.ocspResponseFile = ocspResponse
     return configuration
+  }
+
+  /// `--fault-port`: a listener on the port for each address the others listen on.
+  func faultListeners() throws -> [(address: ListenAddress, faults: FaultPlan)] {
+    let hosts = try listenAddresses().map(\.host)
+    return try faultOptions.ports().flatMap { port, faults in
+      hosts.map { (ListenAddress(host: $0, port: port), faults) }
+    }
   }
 
   /// `--sni NAME=CERT,KEY` values, parsed.

@@ -24,6 +24,7 @@ extension EchoServerCommand {
     try validateLimits()
     _ = try balancer.proxySettings()
     _ = try balancer.metricsAddress()
+    try faultOptions.validate(plaintext: plaintext)
     if let bytes, mode != .source {
       throw ValidationError("--bytes \(bytes) applies to --mode source only")
     }
@@ -108,7 +109,7 @@ extension EchoServerCommand {
         ("--verify-client", verifyClient != .none), ("--sni", !sni.isEmpty),
         ("--ticket-lifetime", ticketLifetime != nil), ("--no-tickets", noTickets),
         ("--ocsp-response", ocspResponse != nil), ("--report", report != .off),
-        ("--scenarios", scenarios != nil),
+        ("--scenarios", faultOptions.scenarios != nil),
       ].filter(\.1).map(\.0) + tls.given
     if !given.isEmpty {
       throw ValidationError(
@@ -123,7 +124,6 @@ extension EchoServerCommand {
 
   private func validateTLS() throws {
     _ = try namedIdentities()
-    _ = try scenarioIdentities()
     if (cert == nil) != (key == nil) {
       throw ValidationError(
         cert == nil

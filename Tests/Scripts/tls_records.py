@@ -6,8 +6,12 @@ connection over memory BIOs (one thread, one socket), writes each payload as its
 sends them all at once, then reads the server's records off the socket one by one, decrypting
 each alone, and prints JSON: {"records": [plaintext length of each data record], "reply": "..."}.
 
-usage: tls_records.py PORT CAFILE PAYLOAD... [--tls 1.2|1.3] [--expect N]
-  --expect N  bytes of reply to wait for (default: the sum of the payloads)
+usage: tls_records.py PORT CAFILE PAYLOAD... [--tls 1.2|1.3] [--expect N] [--servername NAME]
+  --expect N         bytes of reply to wait for (default: the sum of the payloads)
+  --servername NAME  the name to ask for and verify (default: localhost)
+
+The JSON also has "handshake_records": the length on the wire (after the 5-byte header) of
+each record the server sent before the handshake was done.
 """
 import argparse
 import json
@@ -23,6 +27,7 @@ def main():
     parser.add_argument("payloads", nargs="+")
     parser.add_argument("--tls", choices=["1.2", "1.3"], default="1.3")
     parser.add_argument("--expect", type=int)
+    parser.add_argument("--servername", default="localhost")
     args = parser.parse_args()
 
     context = ssl.create_default_context(cafile=args.cafile)
@@ -31,8 +36,9 @@ def main():
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=15)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=args.servername)
     pending = bytearray()
+    handshake_records = []
 
     def flush():
         data = outgoing.read()
@@ -70,7 +76,9 @@ def main():
             break
         except ssl.SSLWantReadError:
             flush()
-            incoming.write(next_record())
+            record = next_record()
+            handshake_records.append(len(record) - 5)
+            incoming.write(record)
     flush()
 
     # A first round trip, so that tickets and anything else the server sends after the
@@ -90,7 +98,14 @@ def main():
         if data:
             records.append(len(data))
             reply.extend(data)
-    json.dump({"records": records, "reply": reply.decode("utf-8", "replace")}, sys.stdout)
+    json.dump(
+        {
+            "records": records,
+            "reply": reply.decode("utf-8", "replace"),
+            "handshake_records": handshake_records,
+        },
+        sys.stdout,
+    )
     print()
     try:
         tls.unwrap()

@@ -36,23 +36,25 @@ struct ConformanceTests {
   /// Runs Tests/Scripts/tls_records.py: `payloads` as one record each, in one TCP write; returns
   /// the plaintext length of each record that came back, and the reply.
   static func records(
-    port: UInt16, _ payloads: [String], version: String = "1.3", expect: Int? = nil
-  ) async throws -> (records: [Int], reply: String) {
+    port: UInt16, _ payloads: [String], version: String = "1.3", expect: Int? = nil,
+    serverName: String = "localhost"
+  ) async throws -> (records: [Int], reply: String, handshakeRecords: [Int]) {
     var arguments = [
       Locations.scripts.appendingPathComponent("tls_records.py").path, "\(port)",
       Locations.caCertificate.path,
     ]
-    arguments += payloads + ["--tls", version]
+    arguments += payloads + ["--tls", version, "--servername", serverName]
     if let expect { arguments += ["--expect", "\(expect)"] }
     let result = try await runCommand(try Locations.tool("python3"), arguments)
     guard result.termination == .exit(0),
       let object = try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any],
-      let records = object["records"] as? [Int], let reply = object["reply"] as? String
+      let records = object["records"] as? [Int], let reply = object["reply"] as? String,
+      let handshake = object["handshake_records"] as? [Int]
     else {
       throw TestFailure(
         "tls_records.py: \(result.termination) \(result.stdoutText) \(result.stderr)")
     }
-    return (records, reply)
+    return (records, reply, handshake)
   }
 
   @Test(
@@ -61,7 +63,7 @@ struct ConformanceTests {
   func coalescedEcho(version: String) async throws {
     let server = try await ServerProcess.start(.tls)
     defer { server.stop() }
-    let (records, reply) = try await Self.records(
+    let (records, reply, _) = try await Self.records(
       port: server.port, ["GET /", "HTTP/1.", "0\r\n\r\n"], version: version)
     #expect(reply == "GET /HTTP/1.0\r\n\r\n")
     #expect(records == [17], "echoed in records of \(records) bytes")
@@ -74,7 +76,7 @@ struct ConformanceTests {
     #expect(server.listeningLine.contains("record"), "\(server.listeningLine)")
     let sizes = [1, 5, 700, 16384, 3]
     let payloads = sizes.enumerated().map { String(repeating: "\($0.offset)", count: $0.element) }
-    let (records, reply) = try await Self.records(port: server.port, payloads)
+    let (records, reply, _) = try await Self.records(port: server.port, payloads)
     #expect(records == sizes)
     #expect(reply == payloads.joined())
   }

@@ -16,6 +16,27 @@ struct UsageErrorTests {
 
   static let cases: [Case] = [
     .init(
+      program: "echo-server", arguments: ["--fault", "explode"],
+      mentions: ["--fault: fault 'explode': no such fault"]),
+    .init(
+      program: "echo-server", arguments: ["--fault", "delay-60001"],
+      mentions: ["--fault: fault 'delay-60001'", "from 0 to 60000"]),
+    .init(
+      program: "echo-server", arguments: ["--fault", "delay-5", "--fault", "delay-6"],
+      mentions: ["a second delay"]),
+    .init(
+      program: "echo-server", arguments: ["--plaintext", "--fault", "small-records-512"],
+      mentions: ["--fault: small-records acts on TLS", "--plaintext"]),
+    .init(
+      program: "echo-server", arguments: ["--plaintext", "--fault", "limit-10-notify"],
+      mentions: ["limit-N-notify", "TLS only"]),
+    .init(
+      program: "echo-server", arguments: ["--fault-port", "4434"],
+      mentions: ["--fault-port must be PORT=SPEC", "'4434'"]),
+    .init(
+      program: "echo-server", arguments: ["--fault-suffix", "faults.test"],
+      mentions: ["--fault-suffix has no effect without --scenarios"]),
+    .init(
       program: "echo-server", arguments: ["--port", "-1"], mentions: ["--port must be ≥ 0, not -1"]),
     .init(
       program: "echo-server", arguments: ["--idle-timeout", "-5"],

@@ -1,3 +1,4 @@
+import Faults
 import Prometheus
 import Sockets
 import TLS
@@ -102,6 +103,12 @@ public final class ServerMetrics: Sendable {
       counter(
         "secureecho_proxy_headers_total", "PROXY protocol headers, by what became of them.",
         statistics.proxyHeaders(outcome), [("result", outcome.name)])
+    }
+    // Label values are the fault kinds' own names, never anything a client wrote.
+    for kind in Fault.Kind.allCases {
+      counter(
+        "secureecho_faults_applied_total", "Faults given to connections on purpose, by kind.",
+        statistics.faultsApplied(kind), [("kind", kind.counterName)])
     }
     counter(
       "secureecho_log_lines_dropped_total", "Log lines dropped because stderr did not keep up.",

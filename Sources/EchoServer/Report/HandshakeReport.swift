@@ -24,7 +24,7 @@ struct HandshakeReport {
   init(
     hello: Result<ClientHello, ClientHelloError>?, records: Int, helloRetried: Bool,
     stream: TLSStream, instance: String, peer: String, proxy: ProxyFacts?,
-    handshakeMilliseconds: Int64
+    handshakeMilliseconds: Int64, faults: String? = nil, scenario: String? = nil
   ) {
     var certificate: Value = .string(nil)
     if let subject = stream.peerCertificateSubject {
@@ -42,6 +42,11 @@ struct HandshakeReport {
       ("handshake_ms", .number(Int(handshakeMilliseconds))), ("client_certificate", certificate),
     ]
     var fields: [(String, Value)] = [("instance", .string(instance)), ("peer", .string(peer))]
+    // What the server does to this connection on purpose (faults, a certificate scenario).
+    if faults != nil || scenario != nil {
+      fields.append(("faults", .string(faults)))
+      fields.append(("scenario", .string(scenario)))
+    }
     if let proxy {
       // The balancer in front, and what its header said beside the client's address.
       fields.append(("proxy", .object(proxy.fields.map { ($0.0, .string($0.1)) })))

@@ -13,7 +13,7 @@ enum EchoService {
   ) throws(TransportError) -> ServiceOutcome {
     let buffer = loop.buffer
     for _ in 0..<LoopContext.readBudget {
-      if channel.hasPending, let interest = try channel.flush(loop) { return .wait(interest) }
+      if let interest = try channel.makeRoom(loop) { return .wait(interest) }
       var filled = 0
       var ended = false
       var blocked: Epoll.Interest?

@@ -2,7 +2,8 @@ import Sockets
 import StreamServices
 import TLS
 
-/// `discard` (RFC 863): reads and drops until the client closes.
+/// `discard` (RFC 863): reads and drops until the client closes. (The `blackhole` fault runs
+/// it too, and ends without close_notify.)
 enum DiscardService {
   static func step(
     _ channel: inout Channel, _ loop: LoopContext
@@ -62,7 +63,7 @@ struct PatternSender {
         // The half-written record goes out first (closing flushes it), then close_notify.
         if unfinished > 0 {
           let slice = patternBytes[offset..<(offset + unfinished)]
-          slice.withUnsafeBytes { channel.keep($0) }
+          slice.withUnsafeBytes { channel.queue($0, loop) }
         }
         return .finished(.clientClosed, peerClosed: true)
       }
@@ -79,6 +80,7 @@ struct PatternSender {
   private mutating func send(
     _ channel: inout Channel, _ loop: LoopContext
   ) throws(TransportError) -> ServiceOutcome {
+    if channel.shaper != nil { return try sendShaped(&channel, loop) }
     let (bytes, period, tail) = (patternBytes, patternPeriod, patternTail)
     for _ in 0..<LoopContext.readBudget {
       if remaining == 0 { return .finished(.completed, peerClosed: peerClosed) }
@@ -100,6 +102,28 @@ struct PatternSender {
         if channel.transport.isTLS { unfinished = length }
         return .wait(.readable)
       }
+    }
+    return .runAgain
+  }
+
+  /// With stream faults: through the channel, which holds each part until the faults let it
+  /// go (and retries unfinished TLS writes itself).
+  private mutating func sendShaped(
+    _ channel: inout Channel, _ loop: LoopContext
+  ) throws(TransportError) -> ServiceOutcome {
+    let (bytes, period, tail) = (patternBytes, patternPeriod, patternTail)
+    let watch: Epoll.Interest = peerClosed ? [] : .readable
+    for _ in 0..<LoopContext.readBudget {
+      if let interest = try channel.makeRoom(loop) { return .wait(interest.union(watch)) }
+      if remaining == 0 { return .finished(.completed, peerClosed: peerClosed) }
+      let length = min(tail, remaining ?? tail)
+      let start = offset
+      let interest = try bytes.withBytes { (all) throws(TransportError) in
+        try channel.send(UnsafeRawBufferPointer(rebasing: all[start..<(start + length)]), loop)
+      }
+      offset = (offset + length) % period
+      if let left = remaining { remaining = left - length }
+      if let interest { return .wait(interest.union(watch)) }
     }
     return .runAgain
   }
@@ -131,7 +155,7 @@ struct SinkService {
       case .closed:
         let elapsed = firstByte.map { MonotonicClock.nanoseconds() - $0 } ?? 0
         var line = SinkReport(bytes: channel.bytesIn, nanoseconds: elapsed).line
-        line.withUTF8 { channel.keep(UnsafeRawBufferPointer($0)) }
+        line.withUTF8 { channel.queue(UnsafeRawBufferPointer($0), loop) }
         return .finished(.completed, peerClosed: true)
       }
     }
@@ -147,7 +171,7 @@ final class ReverseService {
   func step(_ channel: inout Channel, _ loop: LoopContext) throws(TransportError) -> ServiceOutcome
   {
     for _ in 0..<LoopContext.readBudget {
-      if channel.hasPending, let interest = try channel.flush(loop) { return .wait(interest) }
+      if let interest = try channel.makeRoom(loop) { return .wait(interest) }
       loop.output.removeAll(keepingCapacity: true)
       switch try channel.read(into: loop.buffer, loop) {
       case .done(let count):
@@ -161,7 +185,7 @@ final class ReverseService {
       case .wantWrite: return .wait(.writable)
       case .closed:
         reverser.finish(into: &loop.output)
-        loop.output.withUnsafeBytes { channel.keep($0) }
+        loop.output.withUnsafeBytes { channel.queue($0, loop) }
         return .finished(.clientClosed, peerClosed: true)
       }
     }

@@ -31,10 +31,15 @@ enum Service {
   case source(PatternSender)
   case sink(SinkService)
 
-  /// The service for `configuration` on `transport`.
-  init(_ configuration: ServiceConfiguration, transport: Transport, loop: LoopContext) {
+  /// The service for `configuration` on `transport`. `shaped`: the connection has stream
+  /// faults, whose timing needs the bytes in user memory (no splice).
+  init(
+    _ configuration: ServiceConfiguration, transport: Transport, loop: LoopContext,
+    shaped: Bool = false
+  ) {
     switch configuration.mode {
-    case .echo: self = !transport.isTLS && loop.splicePipe != nil ? .spliceEcho : .echo
+    case .echo:
+      self = !transport.isTLS && loop.splicePipe != nil && !shaped ? .spliceEcho : .echo
     case .record:
       precondition(transport.isTLS, "record mode needs TLS; the command line refuses it")
       self = .record

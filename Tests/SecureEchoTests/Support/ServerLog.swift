@@ -81,6 +81,20 @@ extension ServerProcess {
     return found
   }
 
+  /// Waits until the log holds `count` lines containing `text` and returns them; fails the
+  /// test at the deadline with the whole log.
+  func waitForLines(containing text: String, count: Int = 1) async throws -> [String] {
+    var found: [String] = []
+    _ = try await Deadline(seconds: 20).poll {
+      found = logLines.filter { $0.contains(text) }
+      return found.count >= count
+    }
+    guard found.count >= count else {
+      throw TestFailure("\(found.count) of \(count) log lines with '\(text)': \(stderrText)")
+    }
+    return found
+  }
+
   /// Waits until the log (any format) holds a line containing `text`.
   func waitForLogLine(containing text: String, until deadline: Deadline) async throws -> Bool {
     try await deadline.poll { logLines.contains { $0.contains(text) } }

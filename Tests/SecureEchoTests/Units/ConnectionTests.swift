@@ -198,7 +198,7 @@ struct ConnectionTests {
     limits.idleTimeout = 5000
     let silent = try Harness(limits: limits)
     let opened = silent.loop.now
-    #expect(silent.connection.nextDeadline(limits) == opened + 1000)
+    #expect(silent.connection.nextDeadline(silent.loop) == opened + 1000)
     silent.loop.now = opened + 999
     #expect(silent.connection.deadlinePassed(silent.loop) == nil)
     silent.loop.now = opened + 1000
@@ -211,7 +211,7 @@ struct ConnectionTests {
     let active = quiet.loop.now
     // Starting moves the timer from the handshake deadline to the idle one.
     #expect(quiet.connection.timerNeedsUpdate)
-    #expect(quiet.connection.nextDeadline(limits) == active + 5000)
+    #expect(quiet.connection.nextDeadline(quiet.loop) == active + 5000)
     quiet.loop.now = active + 4999
     #expect(quiet.connection.deadlinePassed(quiet.loop) == nil)
     quiet.loop.now = active + 5000
@@ -346,10 +346,10 @@ struct ConnectionTests {
     // connection gives its buffers back, then (later) the idle timeout.
     let limits = harness.loop.limits
     let end = harness.loop.now
-    #expect(harness.connection.nextDeadline(limits) == end + limits.bufferRelease)
+    #expect(harness.connection.nextDeadline(harness.loop) == end + limits.bufferRelease)
     harness.loop.now = end + limits.bufferRelease
     #expect(harness.connection.deadlinePassed(harness.loop) == nil)
-    #expect(harness.connection.nextDeadline(limits) == end + limits.idleTimeout)
+    #expect(harness.connection.nextDeadline(harness.loop) == end + limits.idleTimeout)
     harness.loop.now = end
     _ = try Array("over tls".utf8).withBytes { (bytes) throws(TLSError) in try client.write(bytes) }
     _ = harness.step()

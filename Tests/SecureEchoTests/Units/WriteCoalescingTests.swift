@@ -179,14 +179,14 @@ struct WriteCoalescingTests {
       }
     }
     // One write of 40,000 bytes: three records, the first two held back.
-    endpoint.beginWrite(40_000)
+    endpoint.beginWrite(40_000, recordSize: 16_384)
     #expect(try send(16384) == 16384 && endpoint.holdsBackOutput)
     #expect(try send(16384) == 16384 && endpoint.holdsBackOutput)
     #expect(try send(7232) == 7232 && !endpoint.holdsBackOutput)
     endpoint.endWrite()
     #expect(endpoint.sends == 3 && endpoint.heldSends == 2 && endpoint.pushes == 0)
     // A write that ends after its first record (the socket was full): the owner pushes.
-    endpoint.beginWrite(40_000)
+    endpoint.beginWrite(40_000, recordSize: 16_384)
     #expect(try send(16384) == 16384 && endpoint.holdsBackOutput)
     endpoint.endWrite()
     try endpoint.push()
