@@ -42,6 +42,24 @@ struct CertificateScenarioTests {
     #expect(log.contains { $0.contains("faults=delay-10") })
   }
 
+  @Test(
+    "echo-client fails each scenario with OpenSSL's reason and the scenario's name",
+    arguments: cases)
+  func echoClientFails(_ name: String, _ verdict: String) async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let result = try await echoClient(server, serverName: "\(name).scenario.localhost")
+    #expect(result.termination == .exit(69))
+    // `verify error:num=10:certificate has expired` is OpenSSL's text after the number.
+    let reason = String(verdict.split(separator: ":").last!)
+    #expect(
+      result.stderr.contains(
+        "certificate verification failed for 127.0.0.1:\(server.port): \(reason)"),
+      "\(result.stderr)")
+    #expect(result.stderr.contains("(server applied scenario \(name))"), "\(result.stderr)")
+    #expect(result.stdout.isEmpty)
+  }
+
   @Test("revoked: a valid chain, and a stapled OCSP response that says revoked")
   func revoked() async throws {
     let server = try await Self.server()

@@ -1,3 +1,4 @@
+import Faults
 import Foundation
 import ProxyProtocol
 import Sockets
@@ -27,7 +28,7 @@ struct ConnectionTests {
     init(
       _ mode: ServiceMode = .echo, sourceBytes: Int? = nil, tls: TLSContext? = nil,
       limits: ServerConfiguration.Limits = .init(maxConnections: 10), overTCP: Bool = false,
-      proxy: ProxyHeaderParser? = nil
+      proxy: ProxyHeaderParser? = nil, faults: [Fault] = []
     ) throws {
       // OpenSSL writes to its socket itself, without MSG_NOSIGNAL.
       ignoreBrokenPipes()
@@ -43,7 +44,8 @@ struct ConnectionTests {
           .plain(server)
         }
       connection = Connection(
-        transport: transport, peer: "test", proxyHeader: proxy, service: service, loop: loop)
+        transport: transport, peer: "test", proxyHeader: proxy, service: service, loop: loop,
+        faults: faults)
     }
 
     deinit {
