@@ -56,6 +56,21 @@ struct TLSFaultTests {
     #expect(small.handshakeRecords.allSatisfy { $0 <= 512 + 256 }, "\(small.handshakeRecords)")
     let ordinary = try await ConformanceTests.records(port: server.port, [payload])
     #expect(ordinary.records == [5000], "the same server, without the fault")
+    // As s_client -msg shows them: the length in each record header from the server. TLS 1.3
+    // adds the content type and the AEAD's 16-byte tag, and OpenSSL pads nothing.
+    let seen = try await Self.messages(
+      port: server.port, Self.asking(for: "small-records-512"),
+      send: String(repeating: "m", count: 3000))
+    #expect(seen.result.echoed, "\(seen.result.output)")
+    let lines = seen.messages.split(separator: "\n")
+    let lengths = zip(lines, lines.dropFirst()).compactMap { header, bytes -> Int? in
+      guard header.hasPrefix("<<<") && header.contains("RecordHeader") else { return nil }
+      let fields = bytes.split(separator: " ")
+      guard fields.count == 5 else { return nil }
+      return Int(fields[3] + fields[4], radix: 16)
+    }
+    #expect(lengths.count > 10, "\(seen.messages)")
+    #expect(lengths.allSatisfy { $0 <= 512 + 17 }, "\(lengths)")
   }
 
   @Test("keyupdate: a KeyUpdate at every N bytes, requested or not")
