@@ -14,53 +14,6 @@
 
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3
 #error "SecureEcho needs OpenSSL 3 or newer with its headers (Debian: apt-get install libssl-dev)"
-// MARK: Per-connection state, faults and certificate scenarios
-
-static inline int ctls_get_ex_new_index(void) {
-  return SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-}
-
-/// Records of at most `size` bytes of plaintext (512 to 16384).
-static inline long ctls_set_max_send_fragment(SSL *ssl, long size) {
-  return SSL_set_max_send_fragment(ssl, size);
-}
-
-/// The store a connection verifies its peer's certificate with (up-referenced, not taken).
-static inline long ctls_set1_verify_cert_store(SSL *ssl, X509_STORE *store) {
-  return SSL_set1_verify_cert_store(ssl, store);
-}
-
-/// A client asks for a stapled OCSP response (status_request).
-static inline long ctls_CTX_request_ocsp_status(SSL_CTX *ctx) {
-  return SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
-}
-
-/// A client's status callback: the server's stapled response, or none.
-static inline int ctls_CTX_set_status_callback(SSL_CTX *ctx, int (*cb)(SSL *, void *)) {
-  return (int)SSL_CTX_set_tlsext_status_cb(ctx, cb);
-}
-
-/// The stapled OCSP response the server sent (owned by the SSL), and its length (-1: none).
-static inline long ctls_get_stapled_ocsp(SSL *ssl, const unsigned char **response) {
-  unsigned char *bytes = NULL;
-  long length = SSL_get_tlsext_status_ocsp_resp(ssl, &bytes);
-  *response = bytes;
-  return length;
-}
-
-/// A chain of certificates for SSL_use_cert_and_key, which takes its own references: the
-/// stack holds borrowed pointers and is freed alone (ctls_chain_free), never its certificates.
-static inline STACK_OF(X509) *ctls_chain_new(void) { return sk_X509_new_null(); }
-static inline int ctls_chain_push(STACK_OF(X509) *chain, X509 *certificate) {
-  return sk_X509_push(chain, certificate);
-}
-static inline void ctls_chain_free(STACK_OF(X509) *chain) { sk_X509_free(chain); }
-
-/// A list of CA names (from SSL_load_client_CA_file), freed with its names.
-static inline void ctls_names_free(STACK_OF(X509_NAME) *names) {
-  sk_X509_NAME_pop_free(names, X509_NAME_free);
-}
-
 #endif
 
 // Everything below is a function-like macro or a macro-built constant in

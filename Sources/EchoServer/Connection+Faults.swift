@@ -7,8 +7,10 @@ import TLS
 extension Connection {
   /// Reads what the ClientHello decided, once: the faults, the scenario, and the counters.
   func takeDecision(_ loop: LoopContext) {
-    guard !decisionTaken, let decision = transport.tlsStream?.handshakeDecision else { return }
-    faults = decision.faults
+    guard !decisionTaken, let stream = transport.tlsStream, let decision = stream.handshakeDecision
+    else { return }
+    // Only a finished handshake knows its version: one that ended before keeps every fault.
+    faults = decision.faults(tls13: !handshakeDone || stream.protocolVersion == "TLSv1.3")
     scenario = decision.scenario
     countFaults(loop)
   }
@@ -54,6 +56,13 @@ extension Connection {
       return (.fault, FaultLabel(alert).spelling)
     }
     return nil
+  }
+
+  /// Why a connection held with no interest ends when both sides have closed: its closing
+  /// stage's reason, or, before one, the client's close.
+  var endAtHangUp: (CloseReason, String?) {
+    if case .closing(let closing) = stage { return (closing.reason, closing.detail) }
+    return (.clientClosed, nil)
   }
 
   /// How the stream's faults end a connection.

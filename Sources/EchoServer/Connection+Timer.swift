@@ -47,7 +47,9 @@ extension Connection {
       if let hold = closing.holdUntil, closing.isHolding(loop.now) { earlier(&due, hold, .wake) }
     case .closed: return nil
     }
-    if let wake = channel.shaper?.nextWake(now: loop.now) { earlier(&due, wake, .wake) }
+    if let wake = channel.shaper?.nextWake(now: loop.now, readWanted: readThrottled) {
+      earlier(&due, wake, .wake)
+    }
     if transport.isTLS && buffersReleasedAt != channel.lastActivity {
       earlier(&due, channel.lastActivity + limits.bufferRelease, .releaseBuffers)
     }

@@ -62,6 +62,9 @@ final class Connection: DeadlineHeapElement {
   var heapIndex = -1
   /// The timer is armed for a wake-up the faults asked for.
   var armedForWake = false
+  /// The last step wanted to read and the faults held the read back: the timer, not epoll,
+  /// brings the connection back when they let it.
+  var readThrottled = false
 
   /// `proxyHeader`: the parser for the header this connection starts with, nil for none.
   /// `faults`: plaintext, the faults drawn for it (a TLS connection's come from its hello).
@@ -120,13 +123,17 @@ final class Connection: DeadlineHeapElement {
     countSystemCalls(loop)
     if case .close = next { return next }
     if channel.shaper != nil {
+      readThrottled = false
       if case .wait(var interest) = next, interest.contains(.readable), !channel.mayRead(loop) {
         // Throttled or stalled: the timer brings it back, not epoll.
         interest.remove(.readable)
         next = .wait(interest)
+        readThrottled = true
       }
       // What the faults hold back may be due before the deadline armed.
-      if let wake = channel.shaper?.nextWake(now: loop.now), heapIndex < 0 || wake < heapDeadline {
+      if let wake = channel.shaper?.nextWake(now: loop.now, readWanted: readThrottled),
+        heapIndex < 0 || wake < heapDeadline
+      {
         timerNeedsUpdate = true
       }
     }
@@ -209,9 +216,19 @@ final class Connection: DeadlineHeapElement {
           case .closeNow(let reason): return .close(reason, detail: nil)
           }
         case .closing(var closing):
+          // A fault that comes due while the connection closes for another reason (a timed
+          // reset, a limit reached by the last of the output) still ends it its own way.
+          if closing.reason != .fault,
+            let end = endByFault(loop, peerClosed: closing.peerClosed)
+          {
+            guard case .close(let next) = end else { continue }
+            return next
+          }
           let outcome = try closing.step(&channel, loop)
           stage = .closing(closing)
           switch outcome {
+          case .wait where closing.reason != .fault && channel.shaper?.ending(now: loop.now) != nil:
+            continue
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
           case .done: return .close(closing.reason, detail: closing.detail)

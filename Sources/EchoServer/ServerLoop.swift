@@ -26,6 +26,8 @@ final class ServerLoop {
   var connections = DescriptorTable<Connection>()
   /// Connections that used up their turn and run again before the next wait.
   private var scheduled: [Connection] = []
+  /// The connections whose timers came due in this turn (kept to reuse its memory).
+  private var expiring: [Connection] = []
   var timers = DeadlineHeap<Connection>()
   private var drainDeadline: Int64?
   /// When to give freed memory back to the system, once the loop is quiet.
@@ -104,7 +106,7 @@ final class ServerLoop {
         return
       }
       context.now = MonotonicClock.milliseconds()
-      for index in 0..<ready { handle(Int32(truncatingIfNeeded: epoll.token(at: index))) }
+      for index in 0..<ready { handle(Int32(truncatingIfNeeded: epoll.token(at: index)), index) }
       runScheduled()
       expireTimers()
       expireScrapes()
@@ -147,7 +149,8 @@ final class ServerLoop {
     return Int32(clamping: max(0, next - now + 1))
   }
 
-  private func handle(_ fd: Int32) {
+  /// `index`: where `fd` is in the last wait's results.
+  private func handle(_ fd: Int32, _ index: Int) {
     if fd == wakeup.descriptor {
       wakeup.drain()
     } else if listeners.contains(fd) {
@@ -155,9 +158,15 @@ final class ServerLoop {
     } else if let connection = connections[fd] {
       if connection.interest.isEmpty {
         // Waiting on its timer alone (a stall, a held handshake, throttled I/O): with no
-        // interest, only a hang-up or an error is reported, and level-triggered it would be
-        // reported again on every wait.
-        close(connection, because: .reset, detail: "the client went away while held by a fault")
+        // interest only an error or a hang-up is reported, and, level-triggered, reported
+        // again on every wait, so it ends here. An error is a reset; a hang-up without one,
+        // both sides' ends: the close the connection was waiting for.
+        if epoll.readiness(at: index).contains(.error) {
+          close(connection, because: .reset, detail: "the client went away while held by a fault")
+        } else {
+          let (reason, detail) = connection.endAtHangUp
+          close(connection, because: reason, detail: detail)
+        }
       } else {
         drive(connection)
       }
@@ -204,7 +213,11 @@ final class ServerLoop {
   }
 
   private func expireTimers() {
-    while let connection = timers.popDue(at: now) {
+    // Taken out first: a connection that a wake-up steps may be due again at this same `now`,
+    // and it waits for the loop's next turn instead of spinning in this one.
+    while let connection = timers.popDue(at: now) { expiring.append(connection) }
+    defer { expiring.removeAll(keepingCapacity: true) }
+    for connection in expiring where !connection.isClosed {
       if let next = connection.deadlinePassed(context) {
         switch next {
         case .close(let reason, let detail): close(connection, because: reason, detail: detail)

@@ -94,6 +94,9 @@ public enum Fault: Sendable, Equatable, Hashable {
       }
     }
 
+    /// Faults that only TLS 1.3 has (TLS 1.2 has no KeyUpdate, and issues one ticket at most).
+    public var needsTLS13: Bool { self == .keyUpdate || self == .tickets }
+
     /// The counter's and log field's name: `faults_applied_<name>`.
     public var counterName: String { String(rawValue.map { $0 == "-" ? "_" : $0 }) }
 

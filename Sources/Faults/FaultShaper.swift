@@ -53,6 +53,8 @@ public struct FaultShaper: Sendable {
   public private(set) var written = 0
   /// The last write found the socket full: the caller waits for it, not for time.
   public var socketFull = false
+  /// The connection's ending was taken (`markEnded`): nothing more ends it or wakes it.
+  public private(set) var hasEnded = false
 
   /// nil when none of `faults` acts on the stream.
   public init?(_ faults: [Fault], now: Int64) {
@@ -192,6 +194,7 @@ public struct FaultShaper: Sendable {
 
   /// The connection is to end now, and how.
   public func ending(now: Int64) -> Ending? {
+    if hasEnded { return nil }
     if let resetAt, now >= resetAt { return .reset }
     if let resetAfterBytes, written >= resetAfterBytes { return .reset }
     if let limit, written >= limit.bytes { return truncate ? .truncate : .limit(limit.close) }
@@ -200,20 +203,33 @@ public struct FaultShaper: Sendable {
     return nil
   }
 
+  /// The connection's ending (or its closing) has begun: from now on nothing here ends it,
+  /// and nothing wakes it.
+  public mutating func markEnded() { hasEnded = true }
+
   /// When something held back becomes possible by itself (a delayed part comes due, a slice's
   /// gap ends, a bucket refills, the reset time comes): `now` when it already has, nil when
-  /// nothing waits on time. Output held only by a full socket waits for the socket instead.
-  public func nextWake(now: Int64) -> Int64? {
+  /// nothing waits on time. Output held only by a full socket waits for the socket instead,
+  /// and input counts only when a read is waiting for the bucket (`readWanted`): a connection
+  /// that does not want to read has nothing to wake for when it refills.
+  public mutating func nextWake(now: Int64, readWanted: Bool) -> Int64? {
+    guard !hasEnded else { return nil }
     var earliest: Int64?
     func consider(_ time: Int64) { earliest = min(earliest ?? time, time) }
     if let resetAt { consider(max(now, resetAt)) }
     if queuedBytes > 0 && !socketFull && !isStalled && (cutoff.map { written < $0 } ?? true) {
       var ready = segments[head].due
       if slice != nil && sliceLeft == 0 { ready = max(ready, sliceReadyAt) }
-      if let output { ready = max(ready, output.refilled(at: now)) }
+      if output != nil {
+        _ = output!.available(now)
+        ready = max(ready, output!.refilled(at: now))
+      }
       consider(max(now, ready))
     }
-    if let input, input.isLow, !isStalled { consider(input.refilled(at: now)) }
+    if readWanted && !isStalled && input != nil {
+      _ = input!.available(now)
+      consider(input!.refilled(at: now))
+    }
     return earliest
   }
 

@@ -31,9 +31,6 @@ public struct TokenBucket: Sendable, Equatable {
   /// so that a slow rate is not served a byte per wake-up.
   private var worthWaking: Int { min(capacity, max(1, rate / 50)) }
 
-  /// Below what is worth waking for (as of the last refill): the caller waits for `refilled`.
-  public var isLow: Bool { tokens < worthWaking }
-
   /// When enough will have come back to be worth waking for (`now` if it has).
   public func refilled(at now: Int64) -> Int64 {
     let wanted = worthWaking

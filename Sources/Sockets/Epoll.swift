@@ -19,6 +19,8 @@ public final class Epoll {
     public static let writable = Interest(rawValue: EPOLLOUT.rawValue)
     /// Wakes only one of the epoll sets waiting on a shared descriptor (a shared listener).
     public static let exclusive = Interest(rawValue: EPOLLEXCLUSIVE.rawValue)
+    /// Reported, never asked for: an error on the socket (a reset).
+    public static let error = Interest(rawValue: EPOLLERR.rawValue)
   }
 
   public init(capacity: Int = 256) throws(SocketError) {
@@ -86,6 +88,12 @@ public final class Epoll {
   /// block, which also surfaces a hang-up or an error.
   public func token(at index: Int) -> UInt64 {
     events[index].data.u64
+  }
+
+  /// What the `index`th ready descriptor was ready for, for the rare caller that waits with no
+  /// interest and must tell an error from a hang-up.
+  public func readiness(at index: Int) -> Interest {
+    Interest(rawValue: events[index].events)
   }
 
 }

@@ -59,6 +59,14 @@ final class CallbackState: Sendable {
       let issuer = try configuration.scenarioDirectory.map { (directory) throws(TLSError) in
         try ScenarioIssuer(directory: directory)
       }
+      for suffix in [configuration.faultSuffix, configuration.scenarioSuffix]
+      where issuer?.canIssue(under: suffix) == false {
+        throw TLSError(
+          .configuration, "names under '\(suffix)'",
+          reason: "the scenario issuer '\(configuration.scenarioDirectory ?? "")/issuer-ca.crt' "
+            + "may not sign for them (its name constraints); choose a suffix under localhost, "
+            + "or put an issuer that may in the --scenarios directory")
+      }
       director = HandshakeDirector(
         issuer: issuer, faultSuffix: configuration.faultSuffix,
         scenarioSuffix: configuration.scenarioSuffix)

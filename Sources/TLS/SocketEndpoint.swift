@@ -45,10 +45,11 @@ final class SocketEndpoint {
   }
 
   /// `truncate`: where the connection is in cutting a record.
-  private enum Cut {
+  private enum Cut: Equatable {
     case none
-    /// The next record is cut.
-    case armed
+    /// The next record is cut: this many of its bytes still go out (nil: half of it, worked
+    /// out when it comes).
+    case armed(Int?)
     /// A record was cut: nothing more reaches the socket.
     case done
   }
@@ -57,7 +58,7 @@ final class SocketEndpoint {
 
   var hasCut: Bool { cut == .done }
 
-  func cutNextRecord() { if cut == .none { cut = .armed } }
+  func cutNextRecord() { if cut == .none { cut = .armed(nil) } }
 
   func endWrite() { recordsToCome = 0 }
 
@@ -78,12 +79,19 @@ final class SocketEndpoint {
   func send(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int? {
     switch cut {
     case .none: break
-    case .armed:
-      // The header and half the body: the peer is left waiting inside a record. OpenSSL is
-      // told it all went, so that it never retries the rest.
+    case .armed(let left):
+      // The header and half the body: the peer is left waiting inside a record. Until that
+      // much has gone, OpenSSL is told the truth (and retries the rest); then that it all
+      // went, so that it never sends the remainder.
       recordsToCome = 0
-      let part = min(bytes.count, max(6, bytes.count / 2))
-      _ = try transmit(UnsafeRawBufferPointer(rebasing: bytes[..<part]))
+      let part = left ?? max(6, bytes.count / 2)
+      guard
+        let sent = try transmit(UnsafeRawBufferPointer(rebasing: bytes[..<min(part, bytes.count)]))
+      else { return nil }
+      guard sent >= part else {
+        cut = .armed(part - sent)
+        return sent
+      }
       cut = .done
       return bytes.count
     case .done: return bytes.count

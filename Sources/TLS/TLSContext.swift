@@ -102,6 +102,9 @@ public final class TLSContext: @unchecked Sendable {
       let name = SSL_get_servername(ssl, Int32(TLSEXT_NAMETYPE_host_name))
     else { return SSL_TLSEXT_ERR_OK }
     let main = Unmanaged<TLSContext>.fromOpaque(argument).takeUnretainedValue()
+    // A certificate the director issued for this name (its ClientHello callback ran first)
+    // stays: switching contexts would replace it with the named context's.
+    if ConnectionCallbackState.of(ssl)?.decision?.identity != nil { return SSL_TLSEXT_ERR_OK }
     if let chosen = main.namedContext(String(cString: name)) {
       _ = SSL_set_SSL_CTX(ssl, chosen.context)
     }

@@ -96,7 +96,7 @@ struct FaultOptions: ParsableArguments {
       ("--fault-suffix", faultSuffix), ("--scenario-suffix", scenarioSuffix),
     ] {
       guard Self.isDNSName(suffix) else {
-        throw ValidationError("\(option) must be a DNS name (fault.example.test), not '\(suffix)'")
+        throw ValidationError("\(option) must be a DNS name (faults.localhost), not '\(suffix)'")
       }
     }
     if faultSuffix.lowercased() == scenarioSuffix.lowercased() {

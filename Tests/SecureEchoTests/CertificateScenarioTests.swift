@@ -148,6 +148,30 @@ struct CertificateScenarioTests {
     #expect(result.stderr.contains("make certs"), "\(result.stderr)")
   }
 
+  @Test("a suffix the issuer may not sign for is refused at start, in one line")
+  func foreignSuffix() async throws {
+    let result = try await runCommand(
+      try Locations.executable("echo-server"),
+      ["--port", "0", "--scenarios", Self.directory, "--fault-suffix", "fault.example.test"],
+      timeoutSeconds: 20)
+    #expect(result.termination != .exit(0))
+    #expect(result.stderr.contains("names under 'fault.example.test'"), "\(result.stderr)")
+    #expect(result.stderr.contains("name constraints"), "\(result.stderr)")
+  }
+
+  @Test("an --sni certificate for the same name does not replace the one issued for it")
+  func sniOverlap() async throws {
+    let name = "delay-10.fault.localhost"
+    let server = try await Self.server([
+      "--sni",
+      "\(name)=\(Locations.serverCertificate.path),\(Locations.serverKey.path)",
+    ])
+    defer { _ = server.stop() }
+    let result = try await echoClient(server, serverName: name)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stderr.contains("server applied faults delay-10"), "\(result.stderr)")
+  }
+
   @Test("the issuer is name-constrained to localhost, and keys are private")
   func issuerFiles() async throws {
     let text = try await runOpenSSL([

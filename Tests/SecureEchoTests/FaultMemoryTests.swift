@@ -59,7 +59,13 @@ struct FaultMemoryTests {
     // in the kernel's socket buffers, and then at the clients.
     #expect(pushed > count * Self.perConnectionBound)
     #expect(growth < count * Self.perConnectionBound, "\(growth >> 10) KiB for \(count)")
-    #expect(server.isRunning)
+    // And it still serves: no loop was left spinning or stuck by them.
+    try await runBlocking {
+      let client = try TLSClient(port: port, context: try TLSClient.developmentContext())
+      let payload = try Payload.random(count: 10_000)
+      try client.send(payload)
+      #expect(try client.receive(exactly: payload.count) == payload)
+    }
   }
 
   /// Writes to every stream, never reading, until each is full (its write would block: the

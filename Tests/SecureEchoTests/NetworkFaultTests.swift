@@ -258,4 +258,59 @@ struct NetworkFaultTests {
       #expect(milliseconds(since: start) >= 500)
     }
   }
+
+  @Test("faults together: a delay with a rate, more held than the bound, nothing stuck")
+  func delayWithBandwidth() async throws {
+    let server = try await Self.server(.plaintext, ["delay-200", "bandwidth-1000000"])
+    defer { _ = server.stop() }
+    let port = server.port
+    let payload = try Payload.random(count: 400_000)
+    try await runBlocking {
+      let start = ContinuousClock.now
+      let socket = try connectTCP(port: port)
+      let (reply, _) = try exchangeNoting(
+        .plain(socket), payload, expecting: payload.count, start: start)
+      #expect(reply == payload)
+    }
+  }
+
+  @Test("a limit or a timed reset still ends a connection the client already closed its side of")
+  func endingsWhileClosing() async throws {
+    let server = try await ServerProcess.start(
+      .plaintext,
+      extraArguments: [
+        "--fault", "delay-300", "--fault", "limit-100-rst", "--fault-port",
+        "0=reset-800ms.slow-close-5000", "--fault-port", "0=bandwidth-1000.limit-100",
+      ])
+    defer { _ = server.stop() }
+    let ports = server.listeningLine.matches(of: /faults [^ ]* on [^ ]*:(\d+)/).compactMap {
+      UInt16($0.1)
+    }
+    try #require(ports.count == 2, "\(server.listeningLine)")
+    let port = server.port
+    try await runBlocking {
+      // The limit comes due only once the delayed echo goes out, after the client's end.
+      let limited = try connectTCP(port: port)
+      try limited.send(try Payload.random(count: 1000))
+      try limited.shutdownOutput()
+      let cut = try limited.receiveUntilClosed()
+      #expect(cut.data.count <= 100 && cut.end == .reset, "\(cut.data.count) bytes, \(cut.end)")
+      // The reset's time comes while the slow close holds the end back.
+      let start = ContinuousClock.now
+      let held = try connectTCP(port: ports[0])
+      try held.send(Data("x".utf8))
+      try held.shutdownOutput()
+      let reset = try held.receiveUntilClosed()
+      #expect(reset.end == .reset)
+      #expect(milliseconds(since: start) >= 800)
+      // A limit whose end meets a throttled read: both sides close, and that is the end.
+      let throttled = try connectTCP(port: ports[1])
+      try throttled.send(try Payload.random(count: 300))
+      let ended = try throttled.receiveUntilClosed()
+      #expect(ended.data.count == 100 && ended.end == .eof)
+      throttled.close()
+    }
+    let log = try await server.waitForLines(containing: "connection closed", count: 3)
+    #expect(log.allSatisfy { $0.contains("reason=fault") }, "\(log)")
+  }
 }

@@ -46,6 +46,7 @@ enum FaultStage {
     func spelling(_ kind: Fault.Kind) -> String {
       faults.first { $0.kind == kind }.map { FaultLabel($0).spelling } ?? kind.rawValue
     }
+    channel.shaper?.markEnded()
     switch ending {
     case .reset, .limit(.rst):
       channel.discardPending()

@@ -76,7 +76,7 @@ struct Closing {
   ) throws(TransportError) -> StageOutcome {
     if !outputClosed {
       if style == .truncate, let stream = channel.transport.tlsStream {
-        try cut(stream, &channel, loop)
+        if let interest = try cut(stream, &channel) { return .wait(interest) }
       } else if let interest = try channel.flush(loop) {
         return .wait(interest)
       }
@@ -127,21 +127,31 @@ struct Closing {
   }
 
   /// `truncate`: one record of what is pending (or the close_notify) goes out cut; the rest of
-  /// the output is dropped.
+  /// the output is dropped. Returns the readiness to wait for while the cut part has not all
+  /// gone (a retry passes the same bytes again, as OpenSSL needs: they stay pending till then).
   private func cut(
-    _ stream: TLSStream, _ channel: inout Channel, _ loop: LoopContext
-  ) throws(TransportError) {
-    guard !stream.hasCutRecord else { return }
-    stream.cutNextRecord()
-    var record = [UInt8](repeating: 0, count: min(channel.pendingCount, stream.recordSize))
-    if record.isEmpty {
-      _ = try channel.transport.closeOutput()
-    } else {
-      channel.takePending(into: &record)
-      _ = try record.withBytes { (bytes) throws(TransportError) in
-        try channel.transport.write(bytes)
+    _ stream: TLSStream, _ channel: inout Channel
+  ) throws(TransportError) -> Epoll.Interest? {
+    if !stream.hasCutRecord {
+      stream.cutNextRecord()
+      let count = min(channel.pendingCount, stream.recordSize)
+      let step: StreamStep
+      if count == 0 {
+        step = try channel.transport.closeOutput()
+      } else {
+        var record = [UInt8](repeating: 0, count: count)
+        channel.takePending(into: &record)
+        step = try record.withBytes { (bytes) throws(TransportError) in
+          try channel.transport.write(bytes)
+        }
+      }
+      switch step {
+      case .wantRead: return .readable
+      case .wantWrite: return .writable
+      case .done, .closed: if !stream.hasCutRecord { return .writable }
       }
     }
     channel.discardPending()
+    return nil
   }
 }

@@ -47,7 +47,8 @@ enum FaultAnnouncement {
   /// that sent the extension.
   private static let serverAdd: Add = { ssl, _, _, out, outLength, _, _, _, _ in
     guard let out, let outLength,
-      let text = ConnectionCallbackState.of(ssl)?.decision?.announcement,
+      let text = ConnectionCallbackState.of(ssl)?.decision?.announcement(
+        tls13: SSL_version(ssl) == TLS1_3_VERSION),
       let copy = malloc(text.utf8.count)
     else { return 0 }
     let bytes = copy.bindMemory(to: UInt8.self, capacity: text.utf8.count)

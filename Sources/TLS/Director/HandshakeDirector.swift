@@ -80,9 +80,10 @@ public struct HandshakeDecision: Sendable {
   /// context's own.
   var identity: IssuedIdentity?
 
-  /// `delay-200.small-records-512`: what the log line and the report say, and the client is told.
-  public var faultSpelling: String? {
-    faults.isEmpty ? nil : faults.map { FaultLabel($0).spelling }.joined(separator: ".")
+  /// The faults that act on a connection of this version: over TLS 1.2, not those only TLS
+  /// 1.3 has, which are then neither announced nor counted.
+  public func faults(tls13: Bool) -> [Fault] {
+    tls13 ? faults : faults.filter { !$0.kind.needsTLS13 }
   }
 
   /// The fault of `kind`, if this connection got one.
@@ -90,8 +91,11 @@ public struct HandshakeDecision: Sendable {
 
   /// What a client that asks (echo-client) is told in the handshake:
   /// `scenario=expired;faults=delay-100`, or nil when nothing was applied.
-  var announcement: String? {
-    let parts = [scenario.map { "scenario=\($0.rawValue)" }, faultSpelling.map { "faults=\($0)" }]
+  func announcement(tls13: Bool) -> String? {
+    let applied = faults(tls13: tls13)
+    let spelling =
+      applied.isEmpty ? nil : applied.map { FaultLabel($0).spelling }.joined(separator: ".")
+    let parts = [scenario.map { "scenario=\($0.rawValue)" }, spelling.map { "faults=\($0)" }]
       .compactMap { $0 }
     return parts.isEmpty ? nil : parts.joined(separator: ";")
   }

@@ -51,6 +51,25 @@ public final class ScenarioIssuer: Sendable {
     weakKey = try PrivateKey.generate(.rsa(bits: 768))
   }
 
+  /// Whether the issuer may sign for names under `suffix`: its name constraints (the one that
+  /// `make certs` makes allows names under `localhost` only), if it has any, permit them.
+  func canIssue(under suffix: String) -> Bool {
+    guard let raw = X509_get_ext_d2i(issuer.certificate.x509, NID_name_constraints, nil, nil)
+    else {
+      OpenSSLErrorQueue.clear()
+      return true
+    }
+    let constraints = raw.assumingMemoryBound(to: NAME_CONSTRAINTS.self)
+    defer { NAME_CONSTRAINTS_free(constraints) }
+    let probe = CertificateMint.Leaf(
+      dnsName: "probe.\(suffix)", key: leafKey, notBefore: 0, notAfter: 1)
+    guard let leaf = try? CertificateMint.issue(probe, signer: issuer) else { return false }
+    // The check reads the names OpenSSL decodes into its cache of a certificate's extensions,
+    // which a certificate made in memory has only once something asks for them.
+    _ = X509_get_extension_flags(leaf.x509)
+    return NAME_CONSTRAINTS_check(leaf.x509, constraints) == X509_V_OK
+  }
+
   /// The identity for `serverName`: a good certificate for it (`scenario` nil: a fault name),
   /// or one wrong in the way `scenario` says.
   func identity(for scenario: Scenario?, serverName: String) throws(TLSError) -> IssuedIdentity {

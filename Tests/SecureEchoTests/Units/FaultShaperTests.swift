@@ -21,16 +21,16 @@ struct FaultShaperTests {
     var shaper = try shaper("delay-200")
     shaper.queued(100, now: 10)
     #expect(shaper.allowance(now: 10) == 0)
-    #expect(shaper.nextWake(now: 10) == 210)
+    #expect(shaper.nextWake(now: 10, readWanted: false) == 210)
     #expect(shaper.allowance(now: 209) == 0)
     shaper.queued(50, now: 100)
     #expect(shaper.allowance(now: 210) == 100, "only the first part is due")
     shaper.wrote(100, now: 210)
-    #expect(shaper.nextWake(now: 210) == 300)
+    #expect(shaper.nextWake(now: 210, readWanted: false) == 300)
     #expect(shaper.allowance(now: 300) == 50)
     shaper.wrote(50, now: 300)
     #expect(shaper.queuedBytes == 0)
-    #expect(shaper.nextWake(now: 300) == nil)
+    #expect(shaper.nextWake(now: 300, readWanted: false) == nil)
   }
 
   @Test("jitter moves a part's time, never before a part queued earlier")
@@ -48,9 +48,9 @@ struct FaultShaperTests {
     var shaper = try shaper("delay-10")
     shaper.queued(10, now: 0)
     shaper.socketFull = true
-    #expect(shaper.nextWake(now: 20) == nil)
+    #expect(shaper.nextWake(now: 20, readWanted: false) == nil)
     shaper.socketFull = false
-    #expect(shaper.nextWake(now: 20) == 20, "due and not blocked: now")
+    #expect(shaper.nextWake(now: 20, readWanted: false) == 20, "due and not blocked: now")
   }
 
   @Test("slice: chunks of the size, each after the gap")
@@ -60,7 +60,7 @@ struct FaultShaperTests {
     #expect(shaper.allowance(now: 0) == 100)
     shaper.wrote(100, now: 0)
     #expect(shaper.allowance(now: 29) == 0)
-    #expect(shaper.nextWake(now: 29) == 30)
+    #expect(shaper.nextWake(now: 29, readWanted: false) == 30)
     #expect(shaper.allowance(now: 30) == 100)
     shaper.wrote(60, now: 30)
     #expect(shaper.allowance(now: 31) == 40, "the rest of the chunk, without a gap")
@@ -89,7 +89,7 @@ struct FaultShaperTests {
     #expect(read >= 5000)
     // Drained: the next wake is when a fiftieth of a second's worth has come back.
     #expect(shaper.allowance(now: 5000) == 0)
-    #expect(shaper.nextWake(now: 5000) == 5020)
+    #expect(shaper.nextWake(now: 5000, readWanted: true) == 5020)
   }
 
   @Test("a bucket is full at first, holds at most 16 KiB, and refills at the rate")
@@ -127,10 +127,28 @@ struct FaultShaperTests {
     #expect(bytes.allowance(now: 0) == 10)
     bytes.wrote(10, now: 0)
     #expect(bytes.ending(now: 0) == .reset)
-    let timed = try shaper("reset-500ms", now: 100)
+    var timed = try shaper("reset-500ms", now: 100)
     #expect(timed.ending(now: 599) == nil)
-    #expect(timed.nextWake(now: 300) == 600)
+    #expect(timed.nextWake(now: 300, readWanted: false) == 600)
     #expect(timed.ending(now: 600) == .reset)
+    // Once the connection's end is under way, the reset neither ends nor wakes it again.
+    timed.markEnded()
+    #expect(timed.ending(now: 700) == nil)
+    #expect(timed.nextWake(now: 700, readWanted: true) == nil)
+  }
+
+  @Test("a bucket that refilled while nobody asked is seen as refilled; input wakes only a reader")
+  func refilledUnasked() throws {
+    var shaper = try shaper("bandwidth-1000")
+    let allowance = shaper.readAllowance(now: 0)
+    let drained = try #require(allowance)
+    shaper.didRead(drained, now: 0)
+    #expect(shaper.nextWake(now: 0, readWanted: true) == 20)
+    #expect(shaper.nextWake(now: 0, readWanted: false) == nil, "no read waits: nothing to wake")
+    #expect(shaper.nextWake(now: 5000, readWanted: true) == 5000, "full again: read now")
+    shaper.queued(3000, now: 5000)
+    shaper.wrote(shaper.allowance(now: 5000), now: 5000)
+    #expect(shaper.nextWake(now: 9000, readWanted: false) == 9000, "the output bucket, too")
   }
 
   @Test("stall: after N bytes, nothing read or written, and nothing to wake for")
@@ -143,7 +161,7 @@ struct FaultShaperTests {
     #expect(shaper.isStalled)
     #expect(shaper.allowance(now: 1000) == 0)
     #expect(shaper.readAllowance(now: 1000) == 0)
-    #expect(shaper.nextWake(now: 1000) == nil)
+    #expect(shaper.nextWake(now: 1000, readWanted: false) == nil)
     #expect(shaper.ending(now: 1000) == nil, "a stall keeps the connection open")
   }
 
