@@ -19,11 +19,11 @@ struct OCSPStaple: Sendable {
     let option = "--ocsp-response '\(path)'"
     try TLSContext.checkReadable(path, what: "OCSP response")
     let der = try CallbackState.readFile(path, what: "OCSP response")
-    let chain = try Self.certificates(in: chainFile)
-    defer { for certificate in chain { X509_free(certificate) } }
-    guard let leaf = chain.first else {
-      throw TLSError(.configuration, option, reason: "no certificate in '\(chainFile)'")
-    }
+    let certificates = try Certificate.load(chainFile, what: "certificate")
+    // The pointers below are the certificates' own: they must outlive every use.
+    defer { withExtendedLifetime(certificates) {} }
+    let chain = certificates.map(\.x509)
+    let leaf = chain[0]
     OpenSSLErrorQueue.clear()
     let (parsed, consumed) = der.withUnsafeBufferPointer { bytes -> (OpaquePointer?, Int) in
       guard let start = bytes.baseAddress else { return (nil, 0) }
@@ -131,18 +131,5 @@ struct OCSPStaple: Sendable {
     guard let text = BN_bn2hex(number) else { return "?" }
     defer { ctls_free(text) }
     return String(cString: text)
-  }
-
-  /// The certificates of a PEM file, in order; the caller frees them.
-  private static func certificates(in path: String) throws(TLSError) -> [OpaquePointer] {
-    guard let file = BIO_new_file(path, "r") else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot load certificate '\(path)'", fallback: "cannot open")
-    }
-    defer { BIO_free(file) }
-    var chain: [OpaquePointer] = []
-    while let certificate = PEM_read_bio_X509(file, nil, nil, nil) { chain.append(certificate) }
-    OpenSSLErrorQueue.clear()  // the end of the file reads as an error
-    return chain
   }
 }

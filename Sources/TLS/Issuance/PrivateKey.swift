@@ -45,19 +45,28 @@ final class PrivateKey: @unchecked Sendable {
 
   /// The key in the PEM file at `path`.
   static func load(_ path: String, what: String) throws(TLSError) -> PrivateKey {
-    try TLSContext.checkReadable(path, what: what)
-    OpenSSLErrorQueue.clear()
-    guard let file = BIO_new_file(path, "r") else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot load \(what) '\(path)'", fallback: "cannot open")
-    }
-    defer { BIO_free(file) }
-    guard let key = PEM_read_bio_PrivateKey(file, nil, nil, nil) else {
+    let key = try readingPEM(path, what: what) { PEM_read_bio_PrivateKey($0, nil, nil, nil) }
+    guard let key else {
       throw TLSError.fromQueue(
         .configuration, "cannot load \(what) '\(path)'", fallback: "not a PEM private key")
     }
     return PrivateKey(owning: key)
   }
+}
+
+/// Opens the PEM file at `path` for `read`, after checking it can be read, so that a missing
+/// file is reported with the path and errno rather than as a chain of BIO errors.
+func readingPEM<T>(
+  _ path: String, what: String, _ read: (OpaquePointer) -> T
+) throws(TLSError) -> T {
+  try TLSContext.checkReadable(path, what: what)
+  OpenSSLErrorQueue.clear()
+  guard let file = BIO_new_file(path, "r") else {
+    throw TLSError.fromQueue(
+      .configuration, "cannot load \(what) '\(path)'", fallback: "cannot open")
+  }
+  defer { BIO_free(file) }
+  return read(file)
 }
 
 /// One X.509 certificate, freed with this object. `@unchecked Sendable` for the same reason as
@@ -71,16 +80,12 @@ final class Certificate: @unchecked Sendable {
 
   /// The certificates of the PEM file at `path`, in order; at least one.
   static func load(_ path: String, what: String) throws(TLSError) -> [Certificate] {
-    try TLSContext.checkReadable(path, what: what)
-    OpenSSLErrorQueue.clear()
-    guard let file = BIO_new_file(path, "r") else {
-      throw TLSError.fromQueue(
-        .configuration, "cannot load \(what) '\(path)'", fallback: "cannot open")
-    }
-    defer { BIO_free(file) }
-    var certificates: [Certificate] = []
-    while let x509 = PEM_read_bio_X509(file, nil, nil, nil) {
-      certificates.append(Certificate(owning: x509))
+    let certificates = try readingPEM(path, what: what) { file in
+      var all: [Certificate] = []
+      while let x509 = PEM_read_bio_X509(file, nil, nil, nil) {
+        all.append(Certificate(owning: x509))
+      }
+      return all
     }
     // The end of the file reads as an error.
     OpenSSLErrorQueue.clear()
