@@ -73,10 +73,22 @@ extension Connection {
     case close(Next)
   }
 
+  /// Whether the stream's faults end the connection now (`endByFault` will).
+  func faultEndIsDue(_ loop: LoopContext) -> Bool {
+    channel.shaper?.ending(now: loop.now) != nil
+  }
+
   /// The stream's faults say the connection ends now: into its closing stage, or closed at
-  /// once with RST. nil while they do not.
-  func endByFault(_ loop: LoopContext, peerClosed: Bool) -> FaultEnd? {
+  /// once with RST. nil while they do not, or when it is in no stage they end (before the
+  /// service). Taken once: the schedule ends with it.
+  func endByFault(_ loop: LoopContext) -> FaultEnd? {
     guard let ending = channel.shaper?.ending(now: loop.now) else { return nil }
+    let peerClosed: Bool
+    switch stage {
+    case .service: peerClosed = false
+    case .closing(let closing): peerClosed = closing.peerClosed
+    default: return nil
+    }
     switch FaultStage.end(by: ending, faults, &channel, peerClosed: peerClosed, now: loop.now) {
     case .reset(let detail): return .close(.close(.fault, detail: detail))
     case .closing(let closing):

@@ -160,6 +160,9 @@ final class Connection: DeadlineHeapElement {
   private func advance(_ loop: LoopContext) -> Next {
     do throws(TransportError) {
       while true {
+        // A fault's ending (a limit, a reset, a truncation) takes over from the service, or
+        // from a closing that began for another reason.
+        if case .close(let next)? = endByFault(loop) { return next }
         switch stage {
         case .proxyHeader(var reading):
           let outcome: ProxyHeaderStage.Outcome?
@@ -188,10 +191,6 @@ final class Connection: DeadlineHeapElement {
         case .faults:
           enter(.service(FaultStage.begin(faults, &channel, loop)))
         case .service(var service):
-          if let end = endByFault(loop, peerClosed: false) {
-            guard case .close(let next) = end else { continue }
-            return next
-          }
           let started = hasStarted
           let outcome = try service.step(&channel, loop)
           stage = .service(service)
@@ -199,36 +198,21 @@ final class Connection: DeadlineHeapElement {
           // one.
           if !started && hasStarted { timerNeedsUpdate = true }
           switch outcome {
-          case .wait(let interest):
-            guard let end = endByFault(loop, peerClosed: false) else { return .wait(interest) }
-            guard case .close(let next) = end else { continue }
-            return next
+          case .wait where faultEndIsDue(loop): continue
+          case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
           case .finished(_, _) where endsAsHealthCheck:
             return .close(.healthCheck, detail: nil)
           case .finished(let reason, let peerClosed):
-            if let end = endByFault(loop, peerClosed: peerClosed) {
-              guard case .close(let next) = end else { continue }
-              return next
-            }
             enter(
               .closing(FaultStage.closing(faults, reason, peerClosed: peerClosed, now: loop.now)))
           case .closeNow(let reason): return .close(reason, detail: nil)
           }
         case .closing(var closing):
-          // A fault that comes due while the connection closes for another reason (a timed
-          // reset, a limit reached by the last of the output) still ends it its own way.
-          if closing.reason != .fault,
-            let end = endByFault(loop, peerClosed: closing.peerClosed)
-          {
-            guard case .close(let next) = end else { continue }
-            return next
-          }
           let outcome = try closing.step(&channel, loop)
           stage = .closing(closing)
           switch outcome {
-          case .wait where closing.reason != .fault && channel.shaper?.ending(now: loop.now) != nil:
-            continue
+          case .wait where faultEndIsDue(loop): continue
           case .wait(let interest): return .wait(interest)
           case .runAgain: return .runAgain
           case .done: return .close(closing.reason, detail: closing.detail)
