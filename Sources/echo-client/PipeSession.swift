@@ -104,13 +104,14 @@ final class PipeSession {
   /// What the server's mode promises for what was sent.
   private func checkReply() throws(ClientFailure) {
     if mode.repliesWithSameLength && received != sent {
+      let ending = resetAfterReply ? "reset the connection" : "ended without close_notify"
       let hint =
         !plaintextToTLSHint.isEmpty
         ? plaintextToTLSHint
         : replyStart.starts(with: Array("sink: ".utf8))
           ? " (the server runs --mode sink: pass --mode sink)"
           : closedUncleanly
-            ? " (the server \(resetAfterReply ? "reset the connection" : "ended without close_notify"))"
+            ? " (the server \(ending))"
             : ""
       throw ClientFailure(
         "the echo is incomplete: \(sent) bytes sent, \(received) echoed" + hint, status: .ioError)

@@ -6,8 +6,9 @@ import TLS
 /// connection was given take hold. Those that act on the stream go into its channel
 /// (`FaultShaper`: delays, bandwidth, slices, limits, resets, stalls, truncation,
 /// KeyUpdates), `blackhole` replaces the service by `discard`, and those that change how it
-/// ends are read by `closing`. The handshake's own faults (alerts, stalls, record sizes, tickets) already
-/// acted in the ClientHello, where the TLS module's `HandshakeDirector` decided them all.
+/// ends are read by `closing`. The handshake's own faults (alerts, stalls, record sizes,
+/// tickets) already acted in the ClientHello, where the TLS module's `HandshakeDirector`
+/// decided them all.
 enum FaultStage {
   /// Gives `channel` its stream faults and returns the service the connection runs.
   static func begin(_ faults: [Fault], _ channel: inout Channel, _ loop: LoopContext) -> Service {
