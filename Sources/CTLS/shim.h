@@ -185,4 +185,51 @@ static inline void ctls_names_free(STACK_OF(X509_NAME) *names) {
   sk_X509_NAME_pop_free(names, X509_NAME_free);
 }
 
+// MARK: DTLS
+
+static inline uint64_t ctls_OP_NO_QUERY_MTU(void) { return SSL_OP_NO_QUERY_MTU; }
+static inline uint64_t ctls_OP_COOKIE_EXCHANGE(void) { return SSL_OP_COOKIE_EXCHANGE; }
+
+/// The link MTU a DTLS connection sizes its handshake datagrams by (with NO_QUERY_MTU).
+static inline long ctls_dtls_set_link_mtu(SSL *ssl, long mtu) {
+  return DTLS_set_link_mtu(ssl, mtu);
+}
+
+/// Milliseconds until the DTLS retransmission timer fires (0: due now); -1 when none runs.
+static inline long ctls_dtls_timeout_ms(SSL *ssl) {
+  struct timeval left;
+  if (DTLSv1_get_timeout(ssl, &left) != 1) return -1;
+  return (long)left.tv_sec * 1000 + left.tv_usec / 1000;
+}
+
+/// Retransmits the last flight if its timer expired: 1 done, 0 nothing to do, -1 failed.
+static inline int ctls_dtls_handle_timeout(SSL *ssl) { return (int)DTLSv1_handle_timeout(ssl); }
+
+/// A datagram BIO over a connected socket knows its peer (for sendto, and the cookie).
+static inline long ctls_dgram_set_connected(BIO *bio, BIO_ADDR *peer) {
+  return BIO_ctrl_dgram_connect(bio, peer);
+}
+
+/// The address and port of the peer the last datagram on `ssl`'s read BIO came from, as
+/// bytes (family, address, port) for a cookie; 0 if unknown.
+static inline size_t ctls_dgram_peer_bytes(SSL *ssl, unsigned char *out, size_t capacity) {
+  BIO_ADDR *peer = BIO_ADDR_new();
+  if (peer == NULL) return 0;
+  size_t length = 0;
+  if (BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) > 0 && capacity >= 2 + 16 + 2) {
+    int family = BIO_ADDR_family(peer);
+    out[0] = (unsigned char)family;
+    size_t address = 0;
+    if (BIO_ADDR_rawaddress(peer, out + 1, &address) == 1 && address <= 16) {
+      unsigned short port = BIO_ADDR_rawport(peer);
+      memcpy(out + 1 + address, &port, sizeof(port));
+      length = 1 + address + sizeof(port);
+    }
+  }
+  BIO_ADDR_free(peer);
+  return length;
+}
+
+static inline int ctls_BIO_should_retry(BIO *bio) { return BIO_should_retry(bio) != 0; }
+
 #endif

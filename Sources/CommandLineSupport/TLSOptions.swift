@@ -69,6 +69,14 @@ public struct TLSOptions: ParsableArguments {
   }
 
   /// The options of this group given on the command line, by name.
+  /// With DTLS, which OpenSSL 3.0 has in version 1.2 only: the options that would need 1.3.
+  public var needingTLS13: [String] {
+    [
+      ("--tls-profile modern", tlsProfile == .modern), ("--min-tls 1.3", minTls == .tls13),
+      ("--ciphersuites", ciphersuites != nil),
+    ].filter(\.1).map(\.0)
+  }
+
   public var given: [String] {
     [
       ("--tls-profile", tlsProfile != nil), ("--min-tls", minTls != nil),

@@ -12,6 +12,8 @@ extension Connection {
     /// Faults hold something back until now (a delayed write, a slice's gap, a refilled
     /// bucket, a slow close): step the connection.
     case wake
+    /// DTLS: the handshake's last flight got no answer in time; it goes again.
+    case retransmit
   }
 
   /// The deadline in force and what happens at it: the handshake deadline (plaintext: until
@@ -32,6 +34,9 @@ extension Connection {
       } else {
         due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
       }
+      if let left = transport.tlsStream?.retransmissionDue {
+        earlier(&due, loop.now + left, .retransmit)
+      }
     case .service where !hasStarted:
       due = (openedAt + limits.handshakeTimeout, .close(.handshakeTimeout, nil))
     case .report, .faults, .service:
@@ -50,7 +55,8 @@ extension Connection {
     if let wake = channel.shaper?.nextWake(now: loop.now, readWanted: readThrottled) {
       earlier(&due, wake, .wake)
     }
-    if transport.isTLS && buffersReleasedAt != channel.lastActivity {
+    // (DTLS keeps OpenSSL's own release of empty buffers: its record layer holds on to them.)
+    if transport.isTLS && !isDatagram && buffersReleasedAt != channel.lastActivity {
       earlier(&due, channel.lastActivity + limits.bufferRelease, .releaseBuffers)
     }
     return due
@@ -94,6 +100,13 @@ extension Connection {
     case .wake:
       timerNeedsUpdate = true
       return .runAgain
+    case .retransmit:
+      do throws(TLSError) {
+        try transport.tlsStream?.retransmit()
+      } catch {
+        return .close(.handshakeFailed, detail: error.reason)
+      }
+      return nil
     case .close(let reason, let detail):
       if case .service = stage, reason == .idleTimeout {
         // Over TLS, a close_notify first lets the client tell this from a truncation.

@@ -96,6 +96,9 @@ final class Connection: DeadlineHeapElement {
   }
 
   var transport: Transport { channel.transport }
+
+  /// A DTLS peer: each datagram its own, and no TCP connection underneath.
+  var isDatagram: Bool { transport.tlsStream?.isDatagram ?? false }
   var isClosed: Bool {
     if case .closed = stage { true } else { false }
   }

@@ -64,6 +64,11 @@ public struct ServerConfiguration: Sendable {
   public var faults = FaultPlan.none
   /// `--fault-port`: more listeners, each giving its connections faults of its own.
   public var faultListeners: [(address: ListenAddress, faults: FaultPlan)] = []
+  /// `--udp` (plaintext) or `--dtls` (TLS): datagram sockets on the listen addresses instead
+  /// of TCP listeners.
+  public var datagram = false
+  /// `--udp`: the reflection guard's rates.
+  public var udpLimits = UDPLimits()
 
   public init(listen: [ListenAddress], mode: Mode, threads: Int, limits: Limits) {
     self.listen = listen
@@ -107,8 +112,13 @@ public final class EchoServer: Sendable {
   /// of its connections.
   public func start() throws(ServerError) -> [BoundListener] {
     let bound = try bind()
+    let loopCount = max(1, configuration.threads)
     var listeners = bound.map(\.socket)
-    let descriptors = listeners.map(\.descriptor)
+    // Datagram sockets are not listeners: each loop reads them itself (`UDPEcho`).
+    let descriptors = configuration.datagram ? [] : listeners.map(\.descriptor)
+    // Datagrams: a socket per address for each loop, sharing the port (SO_REUSEPORT), so that
+    // the kernel keeps each client (its address and port) on one loop and in order.
+    var datagramSockets = Array(repeating: [Int32: SocketAddress](), count: loopCount)
     var listenerFaults: [Int32: FaultPlan] = [:]
     for (socket, faults, _) in bound where !faults.isEmpty {
       listenerFaults[socket.descriptor] = faults
@@ -116,13 +126,25 @@ public final class EchoServer: Sendable {
     var addresses: [BoundListener] = []
     for (listener, faults, faultPort) in bound {
       do {
-        addresses.append(
-          BoundListener(
-            address: try listener.localAddress(), faults: faults, isFaultPort: faultPort))
+        let address = try listener.localAddress()
+        addresses.append(BoundListener(address: address, faults: faults, isFaultPort: faultPort))
+        if configuration.datagram {
+          datagramSockets[0][listener.descriptor] = address
+          for index in 1..<loopCount {
+            let sibling = try Socket.datagramListening(on: address, packetInfo: true)
+            datagramSockets[index][sibling.descriptor] = address
+            listeners.append(sibling)
+          }
+        }
       } catch {
         throw .listen(error)
       }
     }
+    // UDP's guard is shared by the loops; DTLS needs none (its cookie exchange comes first,
+    // and a peer's replies never exceed what it sent encrypted).
+    let guardian =
+      configuration.datagram && control.currentTLS == nil
+      ? SharedReflectionGuard(configuration.udpLimits) : nil
     var endpoint: MetricsEndpoint?
     var metricsAddress: SocketAddress?
     if let (address, metrics) = configuration.metrics {
@@ -137,16 +159,20 @@ public final class EchoServer: Sendable {
         statistics: { state.statistics.reduce(ServerStatistics()) { $0 + $1.snapshot() } })
     }
     var loops: [RunningLoop] = []
-    let loopCount = max(1, configuration.threads)
     control.expectLoops(loopCount)
     for index in 0..<loopCount {
       let wakeup: EventFD
       let loop: ServerLoop
       do {
         wakeup = try EventFD()
+        let udp = guardian.map { UDPEcho(sockets: datagramSockets[index], guardian: $0) }
+        let dtls =
+          configuration.datagram && control.currentTLS != nil
+          ? datagramSockets[index].map { DTLSListener(descriptor: $0, local: $1) } : []
         loop = try ServerLoop(
           index: index, listeners: descriptors, listenerFaults: listenerFaults, wakeup: wakeup,
-          control: control, configuration: configuration, metrics: endpoint, logger: logger)
+          control: control, configuration: configuration, metrics: endpoint, udp: udp,
+          dtls: dtls, logger: logger)
       } catch {
         abandon(loops)
         throw ServerError.resources("set up event loop", "\(error)")
@@ -269,8 +295,11 @@ public final class EchoServer: Sendable {
               errno: EADDRINUSE))
         }
         do {
-          let listener = try Socket.listening(
-            on: target, backlog: configuration.backlog, reusePort: configuration.reusePort)
+          let listener =
+            configuration.datagram
+            ? try Socket.datagramListening(on: target, packetInfo: true)
+            : try Socket.listening(
+              on: target, backlog: configuration.backlog, reusePort: configuration.reusePort)
           if port == 0 { port = try listener.localAddress().port }
           bound[SocketAddress(numericHost: address.host, port: port) ?? target] = entry
           listeners.append((listener, faults, faultPort))

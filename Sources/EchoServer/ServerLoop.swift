@@ -44,11 +44,16 @@ final class ServerLoop {
   var spareDescriptor: Int32
   /// `--metrics`: the listener this loop watches too, and the scrapes it is answering.
   var metricsEndpoint: MetricsEndpoint?
+  /// `--udp`: this loop's datagram sockets, and what it does with them.
+  let udp: UDPEcho?
+  /// `--dtls`: this loop's listener on each of its UDP sockets, by descriptor.
+  let dtls: [Int32: DTLSListener]
 
   init(
     index: Int, listeners: [Int32], listenerFaults: [Int32: FaultPlan], wakeup: EventFD,
     control: ServerControl,
-    configuration: ServerConfiguration, metrics: MetricsEndpoint?, logger: Logger
+    configuration: ServerConfiguration, metrics: MetricsEndpoint?, udp: UDPEcho? = nil,
+    dtls: [DTLSListener] = [], logger: Logger
   ) throws(SocketError) {
     self.epoll = try Epoll()
     self.listeners = listeners
@@ -71,6 +76,11 @@ final class ServerLoop {
       try epoll.add(listener, [.readable, .exclusive], token: UInt64(listener))
     }
     try epoll.add(wakeup.descriptor, .readable, token: UInt64(wakeup.descriptor))
+    self.udp = udp
+    self.dtls = Dictionary(uniqueKeysWithValues: dtls.map { ($0.descriptor, $0) })
+    for descriptor in datagramSockets {
+      try epoll.add(descriptor, .readable, token: UInt64(descriptor))
+    }
     if let metrics {
       try epoll.add(metrics.listener, [.readable, .exclusive], token: UInt64(metrics.listener))
       metricsEndpoint = metrics
@@ -84,6 +94,9 @@ final class ServerLoop {
   }
 
   var now: Int64 { context.now }
+
+  /// The UDP sockets this loop reads (`--udp`, `--dtls`): its own, on ports the others share.
+  var datagramSockets: [Int32] { Array(udp?.sockets.keys ?? [:].keys) + Array(dtls.keys) }
 
   /// Serves until told to stop, or until a drain has closed the last connection.
   func run() {
@@ -123,11 +136,14 @@ final class ServerLoop {
       drainDeadline = now + context.limits.drainTimeout
       for listener in listeners { epoll.remove(listener) }
       listeners = []
+      for descriptor in datagramSockets { epoll.remove(descriptor) }
       pausedListeners = []
       acceptResumeAt = nil
       // A connection that has not started (no handshake yet, or no byte in plaintext) has no
-      // echo to finish, so it need not hold the shutdown up.
-      for connection in connections.elements where !connection.hasStarted {
+      // echo to finish, so it need not hold the shutdown up; nor has a DTLS peer, whose every
+      // datagram is echoed whole (it is told, with close_notify).
+      for connection in connections.elements where !connection.hasStarted || connection.isDatagram {
+        if connection.isDatagram { _ = try? connection.transport.closeOutput() }
         close(connection, because: .shutdown)
       }
     }
@@ -155,6 +171,10 @@ final class ServerLoop {
       wakeup.drain()
     } else if listeners.contains(fd) {
       acceptConnections(on: fd)
+    } else if let udp, udp.handles(fd) {
+      if control.currentPhase == .running { udp.serve(fd, context) }
+    } else if let listener = dtls[fd] {
+      if control.currentPhase == .running { acceptDatagramPeers(listener) }
     } else if let connection = connections[fd] {
       if connection.interest.isEmpty {
         // Waiting on its timer alone (a stall, a held handshake, throttled I/O): with no

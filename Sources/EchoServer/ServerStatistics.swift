@@ -36,8 +36,15 @@ final class LoopStatistics: Sendable {
   private let failedHandshakes = CloseReason.allCases.map { _ in Counter() }
   private let proxyHeaders = ProxyOutcome.allCases.map { _ in Counter() }
   private let faults = Fault.Kind.allCases.map { _ in Counter() }
+  /// `--udp`: datagrams and their bytes, in and echoed, and those dropped, by why.
+  let datagramsIn = Counter()
+  let datagramBytesIn = Counter()
+  let datagramsOut = Counter()
+  let datagramBytesOut = Counter()
+  private let datagramDrops = ReflectionGuard.Drop.allCases.map { _ in Counter() }
 
   func closed(_ reason: CloseReason) { closes[reason.rawValue].add(1) }
+  func datagramDropped(_ reason: ReflectionGuard.Drop) { datagramDrops[reason.rawValue].add(1) }
   func faultApplied(_ kind: Fault.Kind) {
     faults[Fault.Kind.allCases.firstIndex(of: kind)!].add(1)
   }
@@ -51,7 +58,10 @@ final class LoopStatistics: Sendable {
       handshakesOK: handshakesOK.current, handshakesResumed: handshakesResumed.current,
       bytesIn: bytesIn.current, bytesOut: bytesOut.current,
       closes: closes.map(\.current), failedHandshakes: failedHandshakes.map(\.current),
-      proxyHeaders: proxyHeaders.map(\.current), faultsApplied: faults.map(\.current))
+      proxyHeaders: proxyHeaders.map(\.current), faultsApplied: faults.map(\.current),
+      datagramsIn: datagramsIn.current, datagramBytesIn: datagramBytesIn.current,
+      datagramsOut: datagramsOut.current, datagramBytesOut: datagramBytesOut.current,
+      datagramDrops: datagramDrops.map(\.current))
   }
 }
 
@@ -77,6 +87,13 @@ public struct ServerStatistics: Sendable, Equatable {
   public var proxyHeaders = Array(repeating: 0, count: ProxyOutcome.allCases.count)
   /// Faults applied, by the index of their kind in `Fault.Kind.allCases`.
   public var faultsApplied = Array(repeating: 0, count: Fault.Kind.allCases.count)
+  /// `--udp`: datagrams received and echoed, their bytes, and those dropped by
+  /// `ReflectionGuard.Drop` raw value.
+  public var datagramsIn = 0
+  public var datagramBytesIn = 0
+  public var datagramsOut = 0
+  public var datagramBytesOut = 0
+  public var datagramDrops = Array(repeating: 0, count: ReflectionGuard.Drop.allCases.count)
 
   public static func + (lhs: Self, rhs: Self) -> Self {
     var sum = lhs
@@ -93,6 +110,11 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.failedHandshakes = zip(sum.failedHandshakes, rhs.failedHandshakes).map(+)
     sum.proxyHeaders = zip(sum.proxyHeaders, rhs.proxyHeaders).map(+)
     sum.faultsApplied = zip(sum.faultsApplied, rhs.faultsApplied).map(+)
+    sum.datagramsIn += rhs.datagramsIn
+    sum.datagramBytesIn += rhs.datagramBytesIn
+    sum.datagramsOut += rhs.datagramsOut
+    sum.datagramBytesOut += rhs.datagramBytesOut
+    sum.datagramDrops = zip(sum.datagramDrops, rhs.datagramDrops).map(+)
     return sum
   }
 
@@ -126,6 +148,20 @@ public struct ServerStatistics: Sendable, Equatable {
     }
     for kind in Fault.Kind.allCases where faultsApplied(kind) > 0 {
       fields["faults_applied_\(kind.counterName)"] = faultsApplied(kind)
+    }
+    fields.merge(datagramFields) { $1 }
+    return fields
+  }
+
+  /// The datagram counters (`--udp`) as log fields: none until a datagram came.
+  public var datagramFields: [String: Int] {
+    guard datagramsIn > 0 else { return [:] }
+    var fields = [
+      "udp_received": datagramsIn, "udp_bytes_in": datagramBytesIn, "udp_echoed": datagramsOut,
+      "udp_bytes_out": datagramBytesOut,
+    ]
+    for reason in ReflectionGuard.Drop.allCases {
+      fields["udp_dropped_\(reason.name)"] = datagramDrops[reason.rawValue]
     }
     return fields
   }

@@ -10,11 +10,20 @@ public struct TokenBucket: Sendable, Equatable {
 
   /// A burst is at most a record's worth (16 KiB), and at most one second's worth.
   public init(rate: Int, now: Int64) {
+    self.init(rate: rate, capacity: min(max(1, rate), 16_384), now: now)
+  }
+
+  /// A bucket of `capacity` (at least 1), full at first.
+  public init(rate: Int, capacity: Int, now: Int64) {
     self.rate = max(1, rate)
-    self.capacity = min(self.rate, 16_384)
-    self.tokens = capacity
+    self.capacity = max(1, capacity)
+    self.tokens = self.capacity
     self.refilledAt = now
   }
+
+  /// Whether it is full (as of the last refill): a bucket in this state is the same as a new
+  /// one, so whoever keeps buckets for many sources may forget it.
+  public var isFull: Bool { tokens == capacity }
 
   /// Bytes that may pass now.
   public mutating func available(_ now: Int64) -> Int {

@@ -38,6 +38,10 @@ public struct BenchPlan: Sendable {
   /// connection's first bytes (before the TLS handshake): to load a server that expects a
   /// balancer in front of it. nil: none.
   public var proxyHeader: ProxyVersion?
+  /// `--udp` or `--dtls` (then `tls` is a DTLS context): datagrams, each one a message.
+  public var datagram = false
+  /// Datagrams: milliseconds after which a datagram without its echo counts as lost.
+  public var datagramTimeout: Int64 = 1000
 
   public init(
     mode: Mode, service: ServiceMode = .echo, addresses: [SocketAddress], tls: TLSContext?,

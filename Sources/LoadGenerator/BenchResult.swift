@@ -28,6 +28,14 @@ public struct BenchResult: Sendable {
   /// What the first TLS connection negotiated; nil in plaintext.
   public var tlsVersion: String?
   public var cipher: String?
+  /// `--udp`, `--dtls`: datagrams sent, echoed (checked), lost (no echo within the datagram
+  /// timeout), echoed after one with a higher sequence number (reordered), and echoed after
+  /// they were counted lost (late).
+  public var sent = 0
+  public var datagrams = 0
+  public var lost = 0
+  public var reordered = 0
+  public var late = 0
   /// Round-trip (latency) or handshake (handshakes) times in microseconds.
   public var latency = Histogram<UInt64>(
     highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -53,6 +61,11 @@ public struct BenchResult: Sendable {
     stalled += other.stalled
     reportedBytes += other.reportedBytes
     opened += other.opened
+    sent += other.sent
+    datagrams += other.datagrams
+    lost += other.lost
+    reordered += other.reordered
+    late += other.late
     errorKinds.merge(other.errorKinds, uniquingKeysWith: +)
     tlsVersion = tlsVersion ?? other.tlsVersion
     cipher = cipher ?? other.cipher

@@ -61,10 +61,18 @@ public enum LoadGenerator {
       let slots =
         (plan.connections * index / threads)..<(plan.connections * (index + 1) / threads)
       do throws(SocketError) {
-        let loop = Handover(value: try BenchLoop(plan: plan, slots: slots, clock: clock))
+        let run: @Sendable () -> BenchResult
+        if plan.datagram {
+          let loop = Handover(
+            value: try DatagramBenchLoop(plan: plan, slots: slots, clock: clock))
+          run = { loop.value.run() }
+        } else {
+          let loop = Handover(value: try BenchLoop(plan: plan, slots: slots, clock: clock))
+          run = { loop.value.run() }
+        }
         handles.append(
           try LoopThread.spawn(name: "echo-bench-\(index)") {
-            let result = loop.value.run()
+            let result = run()
             results.withLock { $0.append(result) }
           })
       } catch {

@@ -123,6 +123,23 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
+  /// The address without its port, as a value to count by (a per-source limit): cheaper to
+  /// hash than the text.
+  public var hostKey: HostKey {
+    withUnsafeBytes(of: storage) { raw in
+      switch family {
+      case .ipv4:
+        let address = raw.load(as: sockaddr_in.self).sin_addr.s_addr
+        return HostKey(family: 4, high: 0, low: UInt64(address))
+      case .ipv6:
+        let offset = MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!
+        return HostKey(
+          family: 6, high: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+          low: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+      }
+    }
+  }
+
   /// `127.0.0.1:4433` or `[::1]:4433`.
   public var description: String {
     family == .ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -153,4 +170,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
       hasher.combine(bytes: UnsafeRawBufferPointer(start: pointer, count: Int(count)))
     }
   }
+}
+
+/// An IP address without its port, as a hashable value (`SocketAddress.hostKey`).
+public struct HostKey: Hashable, Sendable {
+  let family: UInt8
+  let high: UInt64
+  let low: UInt64
 }

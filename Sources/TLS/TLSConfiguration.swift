@@ -103,6 +103,10 @@ public struct TLSConfiguration: Sendable {
   public var asksForFaultAnnouncement = false
   /// Client: ask for a stapled OCSP response, and fail the handshake if it says revoked.
   public var checksStapledStatus = false
+  /// DTLS 1.2 over UDP instead of TLS over TCP (OpenSSL 3.0 has no DTLS 1.3).
+  public var datagram = false
+  /// DTLS: the path MTU handshake flights are sized for (records of data are not split).
+  public var datagramMTU = 1400
 
   /// Server: whether each ClientHello goes through a `HandshakeDirector`.
   var directsHandshakes: Bool { scenarioDirectory != nil || listenerFaults }

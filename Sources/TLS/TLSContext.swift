@@ -52,7 +52,10 @@ public final class TLSContext: @unchecked Sendable {
     callbacks: CallbackState, named: [String: TLSContext], primary: Bool
   ) throws(TLSError) {
     OpenSSLErrorQueue.clear()
-    let method = role == .server ? TLS_server_method() : TLS_client_method()
+    let method =
+      configuration.datagram
+      ? (role == .server ? DTLS_server_method() : DTLS_client_method())
+      : (role == .server ? TLS_server_method() : TLS_client_method())
     guard let context = SSL_CTX_new(method) else {
       throw TLSError.fromQueue(.configuration, "create TLS context", fallback: "SSL_CTX_new failed")
     }
@@ -113,13 +116,17 @@ public final class TLSContext: @unchecked Sendable {
 
   private func configureProtocol() throws(TLSError) {
     let versions = configuration.versionRange
-    guard ctls_CTX_set_min_proto_version(context, versions.minimum.openSSLValue) == 1,
-      ctls_CTX_set_max_proto_version(context, versions.maximum.openSSLValue) == 1
-    else {
-      throw TLSError.fromQueue(
-        .configuration,
-        "set TLS versions \(versions.minimum.rawValue)-\(versions.maximum.rawValue)",
-        fallback: "unsupported version")
+    if configuration.datagram {
+      try configureDatagrams(versions)
+    } else {
+      guard ctls_CTX_set_min_proto_version(context, versions.minimum.openSSLValue) == 1,
+        ctls_CTX_set_max_proto_version(context, versions.maximum.openSSLValue) == 1
+      else {
+        throw TLSError.fromQueue(
+          .configuration,
+          "set TLS versions \(versions.minimum.rawValue)-\(versions.maximum.rawValue)",
+          fallback: "unsupported version")
+      }
     }
     var options = ctls_OP_NO_COMPRESSION() | ctls_OP_NO_RENEGOTIATION()
     if role == .server {
@@ -142,8 +149,32 @@ public final class TLSContext: @unchecked Sendable {
       context,
       Int(SSL_MODE_ENABLE_PARTIAL_WRITE) | Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
         | Int(SSL_MODE_RELEASE_BUFFERS))
-    // Read ahead: whole records per read(2) instead of a header, then a body.
-    _ = ctls_CTX_set_read_ahead(context, 1)
+    // Read ahead: whole records per read(2) instead of a header, then a body. (A datagram is
+    // read whole anyway.)
+    if !configuration.datagram { _ = ctls_CTX_set_read_ahead(context, 1) }
+  }
+
+  /// DTLS 1.2, the one version OpenSSL 3.0 has; the MTU is the configuration's, not asked of
+  /// the kernel (loopback's is 64 KiB, no path's); a server answers a ClientHello only once
+  /// the client has returned the stateless cookie of `DTLSCookies`.
+  private func configureDatagrams(
+    _ versions: (minimum: TLSConfiguration.Version, maximum: TLSConfiguration.Version)
+  ) throws(TLSError) {
+    guard versions.minimum == .tls12 else {
+      throw TLSError(
+        .configuration, "DTLS", reason: "OpenSSL 3.0 has DTLS 1.2 only, and TLS 1.3 is required")
+    }
+    guard ctls_CTX_set_min_proto_version(context, DTLS1_2_VERSION) == 1,
+      ctls_CTX_set_max_proto_version(context, DTLS1_2_VERSION) == 1
+    else {
+      throw TLSError.fromQueue(.configuration, "set DTLS 1.2", fallback: "unsupported version")
+    }
+    var options = ctls_OP_NO_QUERY_MTU()
+    if role == .server {
+      options |= ctls_OP_COOKIE_EXCHANGE()
+      DTLSCookies.install(on: context)
+    }
+    SSL_CTX_set_options(context, options)
   }
 
   private func configureCiphers() throws(TLSError) {

@@ -27,7 +27,7 @@ public final class TLSStream {
   /// descriptor number is soon another connection's).
   private var handle: OpaquePointer?
   /// Kept alive for as long as the `SSL`: OpenSSL's callbacks reach Swift state through it.
-  private let context: TLSContext
+  let context: TLSContext
   /// The server name the client asked for and checks the certificate against.
   public let serverName: String?
   /// With `eventLoopIO`: the socket as OpenSSL sees it, through SecureEcho's own BIO.
@@ -96,6 +96,18 @@ public final class TLSStream {
     }
   }
 
+  /// Takes `ssl` (set up for its role, its BIO to be attached by the caller): DTLS streams,
+  /// which bring their own datagram BIO (`TLSStream+Datagram`).
+  init(adopting ssl: OpaquePointer, socket: Socket, context: TLSContext, serverName: String?) {
+    self.handle = ssl
+    self.socket = socket
+    self.context = context
+    self.serverName = serverName
+    self.endpoint = nil
+    self.callbackState = nil
+    self.helloCapture = nil
+  }
+
   deinit {
     // Runs before `socket` is released, so the `SSL` never outlives its descriptor.
     if let handle { SSL_free(handle) }
@@ -144,7 +156,11 @@ public final class TLSStream {
 
   /// An idle connection gives OpenSSL's record buffers back (when they are empty), so that it
   /// costs what OpenSSL's own idle `SSL` costs; the next record allocates them again.
-  public func releaseIdleBuffers() { _ = SSL_free_buffers(ssl) }
+  /// Not over DTLS, whose record layer keeps pointers into them.
+  public func releaseIdleBuffers() {
+    guard !isDatagram else { return }
+    _ = SSL_free_buffers(ssl)
+  }
 
   /// System calls made for this connection (with `eventLoopIO`): `read(2)`; `send(2)`, one per
   /// record or part of one, and of those, the sends with MSG_MORE; pushes (`setsockopt`, after
@@ -154,7 +170,7 @@ public final class TLSStream {
     return (endpoint.reads, endpoint.sends, endpoint.heldSends, endpoint.pushes)
   }
 
-  private func configureServerName(_ name: String, verify: Bool) throws(TLSError) {
+  func configureServerName(_ name: String, verify: Bool) throws(TLSError) {
     let isIP = SocketAddress(numericHost: name, port: 0) != nil
     let bare = name.hasPrefix("[") ? String(name.dropFirst().dropLast()) : name
     // RFC 6066: SNI carries host names only, never literal addresses.

@@ -86,6 +86,17 @@ struct BenchCommand: ParsableCommand {
     try RangeCheck.requirePositive("--duration", duration, atMost: 3600, unit: " seconds")
     if let size { try RangeCheck.require("--size", size, in: 1...BenchPlanLimits.maximumSize) }
     try RangeCheck.require("--threads", threads, in: 1...256)
+    if server.isDatagram {
+      guard [.latency, .throughput].contains(mode) else {
+        throw ValidationError(
+          "bench \(mode.rawValue) measures streams; --udp and --dtls take latency or throughput")
+      }
+      if let size {
+        try RangeCheck.require(
+          "--size", size,
+          in: DatagramBench.minimumSize...(server.dtls ? 16_384 : Socket.maximumDatagram))
+      }
+    }
     if resume && (mode != .handshakes || server.plaintext) {
       throw ValidationError("--resume applies to TLS handshakes mode only")
     }
@@ -117,6 +128,8 @@ struct BenchCommand: ParsableCommand {
     plan.connectTimeout = Int64(server.connectTimeoutMilliseconds)
     plan.handshakeTimeout = Int64(server.handshakeTimeoutMilliseconds)
     plan.proxyHeader = server.proxyHeader?.version
+    plan.datagram = server.isDatagram
+    plan.datagramTimeout = Int64((session.datagramTimeout * 1000).rounded())
     let showProgress = !json && StandardIO.isTerminal(StandardIO.error) && duration >= 3
     let total = Int(plan.duration)
     let progress: (@Sendable (Double) -> Void)? =
@@ -144,6 +157,8 @@ struct BenchCommand: ParsableCommand {
 
   private var defaultSize: Int {
     switch mode {
+    // An Ethernet frame's worth of UDP payload: what a path test would send.
+    case .throughput where server.isDatagram: 1472
     case .throughput: 16384
     case .latency: 64
     case .handshakes, .hold: 1

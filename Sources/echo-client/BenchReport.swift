@@ -9,8 +9,8 @@ enum BenchReport {
       ("server", target),
       (
         "transport",
-        result.tlsVersion.map { "\($0), \(result.cipher ?? "")" }
-          ?? (plan.tls == nil ? "plaintext" : "TLS")
+        (result.tlsVersion.map { "\($0), \(result.cipher ?? "")" }
+          ?? (plan.tls == nil ? "plaintext" : "TLS")) + (plan.datagram ? " datagrams" : "")
       ),
       (
         "connections",
@@ -45,6 +45,11 @@ enum BenchReport {
     case .hold:
       rows.append(
         ("held", "\(result.roundTrips) of \(result.connections) connections, each echo verified"))
+    }
+    if plan.datagram {
+      rows.append(("datagrams", "\(result.sent) sent, \(result.datagrams) echoed and checked"))
+      rows.append(("lost", "\(result.lost) (no echo within the datagram timeout)"))
+      rows.append(("reordered", "\(result.reordered), late \(result.late)"))
     }
     rows.append(("errors", "\(result.errors)"))
     let width = rows.map(\.0.count).max() ?? 0
@@ -83,7 +88,7 @@ enum BenchReport {
     func text(_ value: String?) -> String { value.map(quote) ?? "null" }
     let fields = [
       "\"mode\":\"\(result.mode.rawValue)\"", "\"target\":\(quote(target))",
-      "\"transport\":\"\(plan.tls == nil ? "plaintext" : "tls")\"",
+      "\"transport\":\"\(transport(plan))\"",
       "\"service\":\"\(plan.service.rawValue)\"", "\"tls_version\":\(text(result.tlsVersion))",
       "\"cipher\":\(text(result.cipher))", "\"connections\":\(result.connections)",
       "\"opened\":\(result.opened)",
@@ -97,9 +102,20 @@ enum BenchReport {
       "\"resumed\":\(result.resumed)", "\"latency_us\":{\(latency)}",
       "\"stalled\":\(result.stalled)", "\"reported_bytes\":\(result.reportedBytes)",
       "\"errors\":\(result.errors)", "\"errors_by_kind\":{\(kinds.joined(separator: ","))}",
-      "\"error_messages\":[\(errors)]",
+      "\"error_messages\":[\(errors)]", "\"datagrams_sent\":\(result.sent)",
+      "\"datagrams_echoed\":\(result.datagrams)", "\"datagrams_lost\":\(result.lost)",
+      "\"datagrams_reordered\":\(result.reordered)", "\"datagrams_late\":\(result.late)",
     ]
     return "{" + fields.joined(separator: ",") + "}\n"
+  }
+
+  private static func transport(_ plan: BenchPlan) -> String {
+    switch (plan.datagram, plan.tls == nil) {
+    case (true, true): "udp"
+    case (true, false): "dtls"
+    case (false, true): "plaintext"
+    case (false, false): "tls"
+    }
   }
 
   private static func format(_ value: Double, _ decimals: Int) -> String {

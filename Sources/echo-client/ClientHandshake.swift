@@ -31,13 +31,19 @@ enum ClientHandshake {
             "TLS handshake with \(target): the server closed the connection", status: .unavailable)
         }
         let left = Int32(clamping: deadline - MonotonicClock.milliseconds())
-        guard left > 0, try socket.waitUntil(writable: writable, timeoutMilliseconds: left) else {
+        // DTLS: a lost flight is sent again when OpenSSL's timer fires, while waiting.
+        let ready =
+          stream.isDatagram
+          ? try DTLSReceive.wait(stream, until: deadline)
+          : try left > 0 && socket.waitUntil(writable: writable, timeoutMilliseconds: left)
+        guard ready else {
           throw ClientFailure(
             "TLS handshake with \(target): no answer within \(seconds(timeoutMilliseconds)) s "
               + "(--handshake-timeout)", status: .unavailable)
         }
       }
-      try socket.setNonBlocking(false)
+      // A DTLS session keeps waiting with timeouts of its own (`DTLSReceive`).
+      if !stream.isDatagram { try socket.setNonBlocking(false) }
     } catch let failure as ClientFailure {
       throw failure
     } catch {

@@ -67,6 +67,16 @@ struct EchoClientCommand: ParsableCommand {
   @OptionGroup
   var service: ServiceModeOption
 
+  @Option(
+    help: """
+      --udp, --dtls pipe mode: bytes of input per datagram (1 to 65507; with --dtls at most \
+      16384, a record's worth).
+      """)
+  var datagramSize = 1024
+
+  @Option(help: "--udp, --dtls: seconds to wait for each datagram's echo before counting it lost.")
+  var datagramTimeout: Double = 2
+
   func validate() throws {
     if (report || reportJson) && (server.plaintext || interactive || sessOut != nil) {
       throw ValidationError(
@@ -74,6 +84,19 @@ struct EchoClientCommand: ParsableCommand {
           + (server.plaintext ? "--plaintext" : interactive ? "--interactive" : "--sess-out"))
     }
     try RangeCheck.requirePositive("--reply-timeout", replyTimeout, atMost: 3600, unit: " seconds")
+    try RangeCheck.requirePositive(
+      "--datagram-timeout", datagramTimeout, atMost: 3600, unit: " seconds")
+    try RangeCheck.require(
+      "--datagram-size", datagramSize, in: 1...(server.dtls ? 16_384 : Socket.maximumDatagram))
+    if server.isDatagram {
+      let given = [
+        ("--report", report || reportJson), ("--sess-in", sessIn != nil),
+        ("--sess-out", sessOut != nil), ("--mode", service.mode != .echo),
+      ].filter(\.1).map(\.0)
+      if let option = given.first {
+        throw ValidationError("\(option) does not apply to \(server.udp ? "--udp" : "--dtls")")
+      }
+    }
     if server.plaintext && (sessIn != nil || sessOut != nil) {
       throw ValidationError("--sess-in and --sess-out do not apply to --plaintext")
     }
@@ -87,6 +110,17 @@ struct EchoClientCommand: ParsableCommand {
     // A server that vanishes must show up as an EPIPE error, not kill the client silently.
     signal(SIGPIPE, SIG_IGN)
     do throws(ClientFailure) {
+      if server.isDatagram {
+        let session = DatagramSession(
+          link: try connectDatagrams(), size: datagramSize,
+          timeoutMilliseconds: Int32((datagramTimeout * 1000).rounded()))
+        if interactive || StandardIO.isTerminal(StandardIO.input) {
+          try session.interactive()
+        } else {
+          try session.pipe()
+        }
+        return
+      }
       let transport = try connect()
       if report || reportJson {
         try ReportSession.run(transport, json: reportJson)
@@ -157,6 +191,34 @@ struct EchoClientCommand: ParsableCommand {
       stream, target: target, timeoutMilliseconds: server.handshakeTimeoutMilliseconds)
     StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream))")
     return .tls(stream)
+  }
+
+  /// `--udp`, `--dtls`: a UDP socket connected to the server's first address (and a DTLS
+  /// handshake over it).
+  private func connectDatagrams() throws(ClientFailure) -> DatagramLink {
+    let target = server.target
+    guard let address = try server.addresses().first else {
+      throw ClientFailure("\(target): no address", status: .unavailable)
+    }
+    let socket: Socket
+    do { socket = try Socket.connectedClient(to: address) } catch {
+      throw ClientFailure(error.description, status: error.exitStatus)
+    }
+    guard let context = try server.tlsContext(session: true) else {
+      StandardIO.printError("echo-client: sending datagrams to \(target) (UDP)")
+      return .udp(socket)
+    }
+    let stream: TLSStream
+    do {
+      stream = try TLSStream(
+        datagramSocket: socket, context: context, peer: address, serverName: server.serverName)
+    } catch {
+      throw ClientFailure(error.description, status: error.exitStatus)
+    }
+    try ClientHandshake.run(
+      stream, target: target, timeoutMilliseconds: server.handshakeTimeoutMilliseconds)
+    StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream)) (DTLS)")
+    return .dtls(stream)
   }
 
   /// `--proxy-header`: the header first, on the blocking socket, before any TLS byte.

@@ -13,6 +13,12 @@ struct ServerOptions: ParsableArguments {
   @Flag(help: "Connect in plaintext TCP instead of TLS.")
   var plaintext = false
 
+  @Flag(help: "Send UDP datagrams instead of a TCP stream (plaintext; default port 8080).")
+  var udp = false
+
+  @Flag(help: "Send DTLS 1.2 records over UDP instead of TLS over TCP (default port 4433).")
+  var dtls = false
+
   @Option(help: "Server name or address.")
   var host = "localhost"
 
@@ -81,14 +87,28 @@ struct ServerOptions: ParsableArguments {
         ("--cafile", cafile != nil), ("--insecure", insecure), ("--servername", servername != nil),
         ("--cert", cert != nil), ("--key", key != nil),
       ].filter(\.1).map(\.0) + tls.given
-    if plaintext && !given.isEmpty {
+    if (plaintext || udp) && !given.isEmpty {
       throw ValidationError(
-        "--plaintext has no TLS: \(given.joined(separator: ", ")) "
+        "\(udp ? "--udp" : "--plaintext") has no TLS: \(given.joined(separator: ", ")) "
           + (given.count == 1 ? "does" : "do") + " not apply to it")
+    }
+    let transports = [("--plaintext", plaintext), ("--udp", udp), ("--dtls", dtls)].filter(\.1)
+    if transports.count > 1 {
+      throw ValidationError(
+        "\(transports.map(\.0).joined(separator: " and ")) contradict each other: choose one")
+    }
+    if dtls, let option = tls.needingTLS13.first {
+      throw ValidationError("\(option) needs TLS 1.3; --dtls is DTLS 1.2, all OpenSSL 3.0 has")
+    }
+    if isDatagram, proxyHeader != nil {
+      throw ValidationError("--proxy-header goes before a TCP stream; it does not apply to UDP")
     }
   }
 
-  var resolvedPort: UInt16 { UInt16(port ?? (plaintext ? 8080 : 4433)) }
+  /// `--udp` or `--dtls`: datagrams instead of a stream.
+  var isDatagram: Bool { udp || dtls }
+
+  var resolvedPort: UInt16 { UInt16(port ?? (plaintext || udp ? 8080 : 4433)) }
 
   /// `host:port`, with an IPv6 address in brackets.
   var target: String {
@@ -113,11 +133,12 @@ struct ServerOptions: ParsableArguments {
   /// faults or certificate scenario it applied, and checks a stapled OCSP response; a bench
   /// load sends the plain hello.
   func tlsContext(session: Bool = false) throws(ClientFailure) -> TLSContext? {
-    guard !plaintext else { return nil }
+    guard !plaintext && !udp else { return nil }
     var configuration = TLSConfiguration.client(trustedCAFile: trustFile, verifyPeer: !insecure)
     tls.apply(to: &configuration)
-    configuration.asksForFaultAnnouncement = session
-    configuration.checksStapledStatus = session
+    configuration.asksForFaultAnnouncement = session && !dtls
+    configuration.checksStapledStatus = session && !dtls
+    configuration.datagram = dtls
     configuration.certificateChainFile = cert
     configuration.privateKeyFile = key
     do {

@@ -134,6 +134,9 @@ struct EchoServerCommand: ParsableCommand {
   @OptionGroup(title: "Faults and certificate scenarios")
   var faultOptions: FaultOptions
 
+  @OptionGroup(title: "Datagrams")
+  var datagrams: DatagramOptions
+
   @Option(help: "Source mode: bytes to send before closing (default: until the client closes).")
   var bytes: Int?
 
@@ -176,7 +179,7 @@ struct EchoServerCommand: ParsableCommand {
     let logger = Logger(label: "echo-server")
     let serviceManager = ServiceManager(logger: logger)
 
-    var tlsContext = plaintext ? nil : try loadTLS()
+    var tlsContext = servesPlaintext ? nil : try loadTLS()
     let transport: ServerConfiguration.Mode = tlsContext.map { .tls($0) } ?? .plaintext
     let threadCount = threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
@@ -196,6 +199,8 @@ struct EchoServerCommand: ParsableCommand {
     configuration.reusePort = balancer.reusePort
     configuration.faults = try faultOptions.plan()
     configuration.faultListeners = try faultListeners()
+    configuration.datagram = datagrams.isDatagram
+    configuration.udpLimits = try datagrams.limits()
     if let address = try balancer.metricsAddress() {
       let metrics = ServerMetrics(version: Self.configuration.version) { sink.dropped }
       configuration.metrics = (address, metrics)
@@ -225,7 +230,7 @@ struct EchoServerCommand: ParsableCommand {
     logger.notice(
       "started",
       metadata: [
-        "listen": "\(list)", "transport": "\(plaintext ? "plaintext" : "tls")",
+        "listen": "\(list)", "transport": "\(transportName.lowercased())",
         "mode": "\(mode.rawValue)",
         "threads": .stringConvertible(threadCount),
         "max_connections": .stringConvertible(limits.maxConnections),
@@ -237,14 +242,26 @@ struct EchoServerCommand: ParsableCommand {
     sink.flush(waitingAtMost: 1000)
     let metricsNote = server.metricsAddress.map { "; metrics at http://\($0)/metrics" } ?? ""
     try? StandardIO.write(
-      "echo-server: listening on \(list) (\(plaintext ? "plaintext" : "TLS"), \(mode.rawValue), "
+      "echo-server: listening on \(list) (\(transportName), \(mode.rawValue), "
         + "\(threadCount) threads)\(faultNote)\(metricsNote)\n",
       to: StandardIO.output)
     serviceManager.ready(listening: list)
 
     var draining = false
+    // UDP has no connection to log a line for: its counters are logged every few seconds
+    // instead, when they changed.
+    var datagramsLogged: [String: Int] = [:]
     loop: while true {
-      switch signals.wait(orReadable: server.finishedDescriptor) {
+      let event = signals.wait(
+        orReadable: server.finishedDescriptor,
+        timeoutMilliseconds: datagrams.udp ? Self.datagramLogInterval : -1)
+      switch event {
+      case .timeout:
+        let fields = server.statistics().datagramFields
+        if fields != datagramsLogged {
+          datagramsLogged = fields
+          logger.notice("datagrams", metadata: fields.mapValues { .stringConvertible($0) })
+        }
       case .other: break loop
       case .stop(let name) where !draining:
         draining = true
@@ -270,6 +287,17 @@ struct EchoServerCommand: ParsableCommand {
     logger.notice("stopped", metadata: Self.metadata(server.statistics(), sink))
   }
 
+  /// How often, in milliseconds, the datagram counters are logged when they changed.
+  static let datagramLogInterval: Int32 = 10_000
+
+  /// What clients speak to this server: `TLS`, `plaintext` (TCP), `UDP`.
+  var transportName: String {
+    datagrams.udp ? "UDP" : datagrams.dtls ? "DTLS" : plaintext ? "plaintext" : "TLS"
+  }
+
+  /// No TLS: `--plaintext`, or `--udp`.
+  var servesPlaintext: Bool { plaintext || datagrams.udp }
+
   private func loadTLS() throws -> TLSContext {
     do {
       return try TLSContext(try tlsConfiguration(), role: .server)
@@ -287,6 +315,8 @@ struct EchoServerCommand: ParsableCommand {
     configuration.clientVerification = verifyClient
     configuration.namedIdentities = try namedIdentities()
     faultOptions.apply(to: &configuration)
+    configuration.datagram = datagrams.dtls
+    if let mtu = datagrams.dtlsMtu { configuration.datagramMTU = mtu }
     configuration.sessionTickets = !noTickets
     configuration.ticketLifetime = ticketLifetime ?? 7200
     configuration.ocspResponseFile = ocspResponse

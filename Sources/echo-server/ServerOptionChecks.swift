@@ -24,7 +24,8 @@ extension EchoServerCommand {
     try validateLimits()
     _ = try balancer.proxySettings()
     _ = try balancer.metricsAddress()
-    try faultOptions.validate(plaintext: plaintext)
+    try faultOptions.validate(plaintext: servesPlaintext)
+    try validateDatagrams()
     if let bytes, mode != .source {
       throw ValidationError("--bytes \(bytes) applies to --mode source only")
     }
@@ -36,7 +37,7 @@ extension EchoServerCommand {
     if ServerLogHandler.Format(rawValue: logFormat.lowercased()) == nil {
       throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
     }
-    if plaintext {
+    if servesPlaintext {
       try validatePlaintext()
     } else {
       try validateTLS()
@@ -53,7 +54,7 @@ extension EchoServerCommand {
         }
       }
     }
-    let port = UInt16(clamping: port ?? (plaintext ? 8080 : 4433))
+    let port = UInt16(clamping: port ?? (servesPlaintext ? 8080 : 4433))
     return (host.isEmpty ? ["localhost"] : host).map { name in
       // `--host [::1]` is how an address is written in a URL: take it as `::1`.
       let bare =
@@ -113,12 +114,45 @@ extension EchoServerCommand {
       ].filter(\.1).map(\.0) + tls.given
     if !given.isEmpty {
       throw ValidationError(
-        "--plaintext serves no TLS: \(given.joined(separator: ", ")) "
+        "\(datagrams.udp ? "--udp" : "--plaintext") serves no TLS: \(given.joined(separator: ", ")) "
           + (given.count == 1 ? "does" : "do") + " not apply to it")
     }
     if mode.needsTLS {
       throw ValidationError(
         "--mode \(mode.rawValue) preserves TLS records; it does not apply to --plaintext")
+    }
+  }
+
+  /// `--udp` and `--dtls` echo datagrams, nothing else: no other mode, no stream faults, no
+  /// PROXY header (and DTLS: no report, no certificate scenarios).
+  private func validateDatagrams() throws {
+    if let option = datagrams.udpOnlyGiven.first, !datagrams.udp {
+      throw ValidationError("\(option) applies to --udp only")
+    }
+    if datagrams.dtlsMtu != nil && !datagrams.dtls {
+      throw ValidationError("--dtls-mtu applies to --dtls only")
+    }
+    if let mtu = datagrams.dtlsMtu { try RangeCheck.require("--dtls-mtu", mtu, in: 256...65_535) }
+    guard datagrams.isDatagram else { return }
+    let name = datagrams.udp ? "--udp" : "--dtls"
+    if datagrams.udp && datagrams.dtls {
+      throw ValidationError("--udp and --dtls contradict each other: choose one")
+    }
+    if datagrams.dtls && plaintext {
+      throw ValidationError("--dtls is DTLS; it does not go with --plaintext (use --udp)")
+    }
+    if datagrams.dtls, let option = tls.needingTLS13.first {
+      throw ValidationError("\(option) needs TLS 1.3; --dtls is DTLS 1.2, all OpenSSL 3.0 has")
+    }
+    let given = [
+      ("--mode \(mode.rawValue)", mode != .echo && mode != .record),
+      ("--proxy-protocol", balancer.proxyProtocol != .off),
+      ("--fault", !faultOptions.faults.isEmpty), ("--fault-port", !faultOptions.faultPorts.isEmpty),
+      ("--scenarios", faultOptions.scenarios != nil), ("--reuse-port", balancer.reusePort),
+      ("--report", report != .off),
+    ].filter(\.1).map(\.0)
+    if let option = given.first {
+      throw ValidationError("\(option) does not apply to \(name), which echoes datagrams")
     }
   }
 

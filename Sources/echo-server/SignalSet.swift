@@ -17,6 +17,8 @@ final class SignalWatcher {
     case report
     /// What the caller also waited for became ready.
     case other
+    /// Nothing came within the time the caller gave.
+    case timeout
   }
 
   private let descriptor: Int32
@@ -38,14 +40,17 @@ final class SignalWatcher {
 
   deinit { close(descriptor) }
 
-  /// Waits for a signal, or for `other` to become readable.
-  func wait(orReadable other: Int32) -> Received {
+  /// Waits for a signal, or for `other` to become readable, for at most `timeoutMilliseconds`
+  /// (-1: no limit).
+  func wait(orReadable other: Int32, timeoutMilliseconds: Int32 = -1) -> Received {
     while true {
       var events = [
         pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
         pollfd(fd: other, events: Int16(POLLIN), revents: 0),
       ]
-      guard (try? SystemCall.blocking("poll") { poll(&events, 2, -1) }) != nil else { continue }
+      let ready = try? SystemCall.blocking("poll") { poll(&events, 2, timeoutMilliseconds) }
+      guard let ready else { continue }
+      if ready == 0 { return .timeout }
       if events[1].revents != 0 { return .other }
       var info = signalfd_siginfo()
       let count = try? SystemCall.blocking("read signalfd") {

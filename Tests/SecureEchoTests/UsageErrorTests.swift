@@ -16,6 +16,33 @@ struct UsageErrorTests {
 
   static let cases: [Case] = [
     .init(
+      program: "echo-server", arguments: ["--udp", "--mode", "chargen"],
+      mentions: ["--mode chargen does not apply to --udp"]),
+    .init(
+      program: "echo-server", arguments: ["--udp", "--cert", "a.crt"],
+      mentions: ["--udp serves no TLS", "--cert"]),
+    .init(
+      program: "echo-server", arguments: ["--udp", "--dtls"],
+      mentions: ["--udp and --dtls contradict each other"]),
+    .init(
+      program: "echo-server", arguments: ["--dtls", "--tls-profile", "modern"],
+      mentions: ["--tls-profile modern needs TLS 1.3", "DTLS 1.2"]),
+    .init(
+      program: "echo-server", arguments: ["--udp-source-limit", "10,100"],
+      mentions: ["--udp-source-limit applies to --udp only"]),
+    .init(
+      program: "echo-server", arguments: ["--udp", "--udp-source-limit", "10"],
+      mentions: ["--udp-source-limit must be PACKETS,BYTES"]),
+    .init(
+      program: "echo-client", arguments: ["--udp", "--dtls"],
+      mentions: ["--udp and --dtls contradict each other"]),
+    .init(
+      program: "echo-client", arguments: ["--udp", "--datagram-size", "70000"],
+      mentions: ["--datagram-size must be ≤ 65507"]),
+    .init(
+      program: "echo-client", arguments: ["bench", "handshakes", "--udp"],
+      mentions: ["--udp and --dtls take latency or throughput"]),
+    .init(
       program: "echo-server", arguments: ["--fault", "explode"],
       mentions: ["--fault: fault 'explode': no such fault"]),
     .init(

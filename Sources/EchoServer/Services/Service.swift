@@ -38,6 +38,9 @@ enum Service {
     shaped: Bool = false
   ) {
     switch configuration.mode {
+    case .echo where transport.tlsStream?.isDatagram == true:
+      // DTLS: each record is a datagram, and each goes back as one.
+      self = .record
     case .echo:
       self = !transport.isTLS && loop.splicePipe != nil && !shaped ? .spliceEcho : .echo
     case .record:

@@ -1,0 +1,193 @@
+import Foundation
+import Sockets
+import TLS
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `echo-server --dtls`: DTLS 1.2 on the same loops, each record's payload back as one record,
+/// no state for a client before its cookie comes back, lost flights sent again, idle peers
+/// closed.
+@Suite("DTLS echo", .timeLimit(.minutes(3)))
+struct DTLSEchoTests {
+  static func server(_ extra: [String] = []) async throws -> ServerProcess {
+    try await ServerProcess.start(.tls, extraArguments: ["--dtls", "--log-format", "json"] + extra)
+  }
+
+  static func echoClient(port: UInt16, _ extra: [String] = [], input: Data) async throws
+    -> CommandResult
+  {
+    try await runCommand(
+      try Locations.executable("echo-client"),
+      ["--dtls", "--host", "127.0.0.1", "--port", "\(port)", "--servername", "localhost"] + extra,
+      input: .bytes(input))
+  }
+
+  @Test("openssl s_client -dtls1_2 gets its line back, and verifies the certificate")
+  func sClient() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    #expect(server.listeningLine.contains("(DTLS, echo"), "\(server.listeningLine)")
+    let result = try await runSClient(
+      port: server.port, ["-dtls1_2", "-brief"] + verifyWithDevelopmentCA)
+    #expect(result.echoed, "\(result.output)")
+    #expect(result.output.contains("Protocol version: DTLSv1.2"), "\(result.output)")
+  }
+
+  @Test("echo-client --dtls: a byte-exact pipe, one record per datagram")
+  func echoClient() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let input = try Payload.random(count: 50_000)
+    let result = try await Self.echoClient(
+      port: server.port, ["--datagram-size", "1200"], input: input)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stdout == input)
+    #expect(result.stderr.contains("DTLSv1.2"), "\(result.stderr)")
+    #expect(result.stderr.contains("42 datagrams sent, 42 echoed, 0 lost"), "\(result.stderr)")
+    let closed = try await server.waitForJSONRecord(until: Deadline(seconds: 20)) {
+      $0.message == "connection closed"
+    }
+    #expect(closed?.string("reason") == "client_closed", "close_notify ends it at once")
+    #expect(closed?.string("transport") == "tls")
+  }
+
+  @Test("no state before the cookie: 20,000 ClientHellos that never return it cost nothing")
+  func cookieFirst() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let (port, pid) = (server.port, server.pid)
+    let hello = try await Self.clientHello()
+    let before = try server.residentMemoryBytes()
+    let verifyRequest = try await runBlocking {
+      let senders = try (0..<8).map { _ in try connectUDP(port: port) }
+      for index in 0..<20_000 { try? senders[index % senders.count].sendDatagram(hello) }
+      return try senders[0].receiveDatagram(withinMilliseconds: 5000)
+    }
+    // A DTLS record (13-byte header) holding a handshake message of type 3.
+    let reply = try #require(verifyRequest)
+    #expect(reply.count > 13 && reply[reply.startIndex] == 22 && reply[reply.startIndex + 13] == 3)
+    let statistics = try await server.requestStatistics()
+    #expect(statistics.integer("accepted") == 0, "\(statistics.line)")
+    #expect(statistics.integer("active") == 0)
+    let growth = try ServerProcess.residentMemoryBytes(pid: pid) - before
+    #expect(growth < 4 << 20, "VmRSS grew by \(growth >> 10) KiB")
+    // And a real client, which returns its cookie, is served.
+    let line = Data("after the flood\n".utf8)
+    let client = try await Self.echoClient(port: port, input: line)
+    #expect(client.stdout == line, "\(client.stderr)")
+  }
+
+  /// The first datagram `openssl s_client -dtls1_2` sends: its ClientHello, without a cookie.
+  static func clientHello() async throws -> Data {
+    let catcher = try Socket.datagramListening(
+      on: SocketAddress(numericHost: "127.0.0.1", port: 0)!, packetInfo: false)
+    let port = try catcher.localAddress().port
+    // Its stdin stays open (a pipe nobody writes), so it waits for an answer that never comes.
+    let client = try ChildProcess(
+      try Locations.openssl(), ["s_client", "-dtls1_2", "-connect", "127.0.0.1:\(port)"],
+      stdin: Pipe())
+    defer { client.stop() }
+    let held = Handoff(catcher)
+    let datagram = try await runBlocking {
+      try held.value.receiveDatagram(withinMilliseconds: 10_000)
+    }
+    return try #require(datagram, "s_client sent nothing")
+  }
+
+  @Test("a lost flight is sent again: the handshake completes through a relay that drops one")
+  func retransmission() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    // The server's second datagram is the first of its ServerHello flight (the first is the
+    // HelloVerifyRequest): dropped once, it must come again.
+    let (output, errorOutput) = (Pipe(), Pipe())
+    let relay = try ChildProcess(
+      try Locations.tool("python3"),
+      [
+        Locations.scripts.appendingPathComponent("lossy_relay.py").path, "\(server.port)",
+        "--drop-server", "2", "--seconds", "60",
+      ], stdin: Pipe(), stdout: output, stderr: errorOutput)
+    defer { relay.stop() }
+    var reader = PipeReader(output)
+    _ = try await reader.read(until: Deadline(seconds: 10)) { $0.contains("\n") }
+    let relayPort = try #require(
+      UInt16(reader.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+    let line = Data("through a lossy path\n".utf8)
+    let result = try await Self.echoClient(port: relayPort, input: line)
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stdout == line)
+    var errors = PipeReader(errorOutput)
+    errors.readAvailable()
+    #expect(errors.text.contains("dropped server 2"), "\(errors.text)")
+  }
+
+  @Test("100 peers at once on two threads, each echo checked")
+  func manyPeers() async throws {
+    let server = try await Self.server(["--threads", "2"])
+    defer { _ = server.stop() }
+    let threads = try server.threadCount()
+    let port = server.port
+    let bench = Task {
+      try await runCommand(
+        try Locations.executable("echo-client"),
+        [
+          "bench", "latency", "--dtls", "--host", "127.0.0.1", "--port", "\(port)",
+          "--servername", "localhost", "--connections", "100", "--duration", "2", "--json",
+        ], timeoutSeconds: 60)
+    }
+    let active = try await server.settledStatistics { ($0.integer("active") ?? 0) >= 100 }
+    #expect(active.integer("active") == 100, "\(active.line)")
+    #expect(try server.threadCount() == threads, "no thread per peer")
+    let result = try await bench.value
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    let json = try #require(
+      try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+    #expect(json["errors"] as? Int == 0, "\(json)")
+    #expect(json["handshakes"] as? Int == 100)
+    #expect((json["round_trips"] as? Int ?? 0) > 100)
+    #expect(json["transport"] as? String == "dtls")
+  }
+
+  @Test("an idle peer is closed, with close_notify")
+  func idlePeer() async throws {
+    let server = try await Self.server(["--idle-timeout", "1"])
+    defer { _ = server.stop() }
+    let port = server.port
+    try await runBlocking {
+      var configuration = TLSConfiguration.client(trustedCAFile: Locations.caCertificate.path)
+      configuration.datagram = true
+      let context = try TLSContext(configuration, role: .client)
+      let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
+      let socket = try Socket.connectedClient(to: address)
+      try socket.setNonBlocking(true)
+      let stream = try TLSStream(
+        datagramSocket: socket, context: context, peer: address, serverName: "localhost")
+      let deadline = Deadline(seconds: 20)
+      // Before the handshake: the server's idle time starts at its end, later.
+      let start = ContinuousClock.now
+      while case .wantRead = try stream.handshake() {
+        guard !deadline.hasPassed else { throw TestFailure("no DTLS handshake") }
+        if try !socket.waitUntil(writable: false, timeoutMilliseconds: 100),
+          stream.retransmissionDue == 0
+        {
+          try stream.retransmit()
+        }
+      }
+      var buffer = [UInt8](repeating: 0, count: 100)
+      while true {
+        guard !deadline.hasPassed else { throw TestFailure("the idle peer was never closed") }
+        _ = try socket.waitUntil(writable: false, timeoutMilliseconds: 500)
+        let step = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+        if case .closed = step { break }
+      }
+      #expect(milliseconds(since: start) >= 1000)
+    }
+    let closed = try await server.waitForJSONRecord(until: Deadline(seconds: 20)) {
+      $0.message == "connection closed"
+    }
+    #expect(closed?.string("reason") == "idle_timeout")
+  }
+}

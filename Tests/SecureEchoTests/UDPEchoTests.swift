@@ -1,0 +1,217 @@
+import Foundation
+import Sockets
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `echo-server --udp`: every datagram back whole, and nothing that would let the server be
+/// used against a third party (forged sources, reflector ports, floods).
+@Suite("UDP echo", .timeLimit(.minutes(3)))
+struct UDPEchoTests {
+  static func server(_ extra: [String] = [], listen: [String] = ["127.0.0.1:0"]) async throws
+    -> ServerProcess
+  {
+    try await ServerProcess.start(
+      .plaintext, listen: listen, extraArguments: ["--udp", "--log-format", "json"] + extra)
+  }
+
+  @Test("1, 1,472 and 65,507 bytes come back exact, over IPv4 and IPv6")
+  func exactEcho() async throws {
+    let server = try await Self.server(listen: ["127.0.0.1:0", "[::1]:0"])
+    defer { _ = server.stop() }
+    #expect(server.listeningLine.contains("(UDP, echo"), "\(server.listeningLine)")
+    let ports = listeningPorts(server.listeningLine)
+    try #require(ports.count == 2, "\(server.listeningLine)")
+    try await runBlocking {
+      for (host, port) in [("127.0.0.1", ports[0]), ("::1", ports[1])] {
+        let client = try connectUDP(host: host, port: port)
+        for size in [1, 1472, Socket.maximumDatagram] {
+          let datagram = try Payload.random(count: size)
+          try client.sendDatagram(datagram)
+          let echo = try client.receiveDatagram(withinMilliseconds: 5000)
+          #expect(echo == datagram, "\(host): \(size) bytes came back as \(echo?.count ?? 0)")
+        }
+      }
+    }
+  }
+
+  @Test("no reply larger than its request, nor different: 300 datagrams of random sizes")
+  func repliesMatchRequests() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let port = server.port
+    try await runBlocking {
+      let client = try connectUDP(port: port)
+      for _ in 0..<300 {
+        let datagram = try Payload.random(count: Int.random(in: 1...2000))
+        try client.sendDatagram(datagram)
+        let echo = try #require(try client.receiveDatagram(withinMilliseconds: 5000))
+        #expect(echo.count <= datagram.count)
+        #expect(echo == datagram)
+      }
+    }
+    let statistics = try await server.settledStatistics { $0.integer("udp_echoed") == 300 }
+    #expect(statistics.integer("udp_received") == 300, "\(statistics.line)")
+    #expect(statistics.integer("udp_bytes_in") == statistics.integer("udp_bytes_out"))
+  }
+
+  @Test("forged sources are dropped: port 0, the server's own address, reflector ports")
+  func forgedSources() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let port = server.port
+    try await runBlocking {
+      try sendForgedDatagram(to: port, fromPort: 0, payload: Data("from port 0".utf8))
+      try sendForgedDatagram(to: port, fromPort: port, payload: Data("from myself".utf8))
+      // A reflector's port, really bound: an echo would bounce off it for ever.
+      let reflector = try Self.reflectorClient(to: port)
+      try reflector.sendDatagram(Data("from a reflector's port".utf8))
+      #expect(try reflector.receiveDatagram(withinMilliseconds: 500) == nil)
+      // And an ordinary client is served.
+      let client = try connectUDP(port: port)
+      try client.sendDatagram(Data("ordinary".utf8))
+      #expect(try client.receiveDatagram(withinMilliseconds: 5000) == Data("ordinary".utf8))
+    }
+    let statistics = try await server.settledStatistics {
+      $0.integer("udp_received") == 4
+    }
+    #expect(statistics.integer("udp_dropped_port_zero") == 1, "\(statistics.line)")
+    #expect(statistics.integer("udp_dropped_own_address") == 1)
+    #expect(statistics.integer("udp_dropped_reflector_port") == 1)
+    #expect(statistics.integer("udp_echoed") == 1)
+  }
+
+  /// A client on the first free port of 127.0.0.1 among the reflectors' (memcached, SSDP, NTP).
+  private static func reflectorClient(to port: UInt16) throws -> Socket {
+    for source in [11_211, 1900, 123] as [UInt16] {
+      if let socket = try? connectUDP(port: port, source: "127.0.0.1", sourcePort: source) {
+        return socket
+      }
+    }
+    throw TestFailure("ports 11211, 1900 and 123 of 127.0.0.1 are all taken")
+  }
+
+  @Test("a flood from one source is held to its limit, while another source is served")
+  func sourceLimit() async throws {
+    let server = try await Self.server(["--udp-source-limit", "50,10000000"])
+    defer { _ = server.stop() }
+    let port = server.port
+    let (echoed, elapsed) = try await runBlocking {
+      let flood = try connectUDP(port: port, source: "127.0.0.1")
+      let start = ContinuousClock.now
+      var echoed = 0
+      for index in 0..<2000 {
+        try flood.sendDatagram(Data("flood \(index)".utf8))
+        while (try flood.receiveDatagram(withinMilliseconds: 0)) != nil { echoed += 1 }
+      }
+      echoed += try flood.drainDatagrams().count
+      return (echoed, milliseconds(since: start))
+    }
+    // A second's worth at first, then 50 a second; plus one for rounding.
+    #expect(echoed >= 50, "the flood got \(echoed) echoes")
+    #expect(echoed <= 50 + 50 * elapsed / 1000 + 1, "\(echoed) echoes in \(elapsed) ms")
+    try await runBlocking {
+      let other = try connectUDP(port: port, source: "127.0.0.2")
+      for index in 0..<10 {
+        let datagram = Data("other \(index)".utf8)
+        try other.sendDatagram(datagram)
+        #expect(try other.receiveDatagram(withinMilliseconds: 5000) == datagram)
+      }
+    }
+    let statistics = try await server.requestStatistics()
+    #expect((statistics.integer("udp_dropped_source_rate") ?? 0) > 0, "\(statistics.line)")
+  }
+
+  @Test("all sources together are held to the global limit")
+  func globalLimit() async throws {
+    let server = try await Self.server([
+      "--udp-global-limit", "40,10000000", "--udp-source-limit", "100000,100000000",
+    ])
+    defer { _ = server.stop() }
+    let port = server.port
+    let (echoed, elapsed) = try await runBlocking {
+      let sources = try ["127.0.0.1", "127.0.0.2", "127.0.0.3"].map {
+        try connectUDP(port: port, source: $0)
+      }
+      let start = ContinuousClock.now
+      var echoed = 0
+      for index in 0..<1500 {
+        let socket = sources[index % sources.count]
+        try socket.sendDatagram(Data("all \(index)".utf8))
+        while (try socket.receiveDatagram(withinMilliseconds: 0)) != nil { echoed += 1 }
+      }
+      for socket in sources { echoed += try socket.drainDatagrams().count }
+      return (echoed, milliseconds(since: start))
+    }
+    #expect(echoed >= 40)
+    #expect(echoed <= 40 + 40 * elapsed / 1000 + 1, "\(echoed) echoes in \(elapsed) ms")
+    let statistics = try await server.requestStatistics()
+    #expect((statistics.integer("udp_dropped_global_rate") ?? 0) > 0, "\(statistics.line)")
+  }
+
+  @Test("a datagram longer than 65,507 bytes (IPv6 allows it) is not echoed cut")
+  func truncated() async throws {
+    let server = try await Self.server(listen: ["[::1]:0"])
+    defer { _ = server.stop() }
+    let port = server.port
+    try await runBlocking {
+      let client = try connectUDP(host: "::1", port: port)
+      try client.sendDatagram(try Payload.random(count: 65_527))
+      #expect(try client.receiveDatagram(withinMilliseconds: 500) == nil)
+    }
+    let statistics = try await server.settledStatistics {
+      $0.integer("udp_dropped_truncated") == 1
+    }
+    #expect(statistics.integer("udp_dropped_truncated") == 1, "\(statistics.line)")
+  }
+
+  @Test("the counters are logged every few seconds while they change, not per datagram")
+  func periodicLine() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let port = server.port
+    try await runBlocking {
+      let client = try connectUDP(port: port)
+      for index in 0..<20 {
+        try client.sendDatagram(Data("\(index)".utf8))
+        _ = try client.receiveDatagram(withinMilliseconds: 5000)
+      }
+    }
+    let line = try await server.waitForJSONRecord(until: Deadline(seconds: 30)) {
+      $0.message == "datagrams"
+    }
+    #expect(line?.integer("udp_echoed") == 20, "\(server.stderrText)")
+    #expect(try server.jsonLog().filter { $0.message == "datagrams" }.count == 1)
+    #expect(!server.logLines.contains { $0.contains("connection closed") })
+  }
+
+  @Test("echo-client --udp: a byte-exact pipe in datagrams, and a clear word when no one listens")
+  func echoClient() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let input = try Payload.random(count: 100_000)
+    let client = try Locations.executable("echo-client")
+    let result = try await runCommand(
+      client,
+      ["--udp", "--host", "127.0.0.1", "--port", "\(server.port)", "--datagram-size", "1472"],
+      input: .bytes(input))
+    #expect(result.termination == .exit(0), "\(result.stderr)")
+    #expect(result.stdout == input)
+    #expect(result.stderr.contains("68 datagrams sent, 68 echoed, 0 lost"), "\(result.stderr)")
+    // A port nobody listens on: the ICMP answer makes the first receive fail.
+    let refused = try await runCommand(
+      client, ["--udp", "--host", "127.0.0.1", "--port", "\(try Self.unusedUDPPort())"],
+      input: .bytes(Data("hello\n".utf8)))
+    #expect(refused.termination != .exit(0))
+    #expect(refused.stderr.contains("nothing listens on that UDP port"), "\(refused.stderr)")
+  }
+
+  /// A UDP port of 127.0.0.1 with no socket on it (the kernel's pick, then released).
+  static func unusedUDPPort() throws -> UInt16 {
+    let probe = try connectUDP(port: 9)
+    defer { probe.close() }
+    return try probe.localAddress().port
+  }
+}
