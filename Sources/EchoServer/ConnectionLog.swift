@@ -13,7 +13,7 @@ enum ConnectionLog {
     guard logger.logLevel <= level else { return }
     let transport = connection.transport
     var metadata: Logger.Metadata = [
-      "peer": "\(connection.peer)", "transport": "\(transport.isTLS ? "tls" : "plaintext")",
+      "peer": "\(connection.peer)", "transport": "\(transport.name)",
       "mode": "\(connection.serviceName)",
       "bytes_in": .stringConvertible(connection.bytesIn),
       "bytes_out": .stringConvertible(connection.bytesOut),

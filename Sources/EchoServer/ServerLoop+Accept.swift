@@ -137,7 +137,7 @@ extension ServerLoop {
       logger.debug(
         "accepted",
         metadata: [
-          "peer": "\(peer)", "transport": "\(transport.isTLS ? "tls" : "plaintext")",
+          "peer": "\(peer)", "transport": "\(transport.name)",
           "descriptor": .stringConvertible(connection.descriptor),
         ])
     }

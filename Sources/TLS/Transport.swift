@@ -54,6 +54,14 @@ public enum Transport {
 
   public var isTLS: Bool { tlsStream != nil }
 
+  /// The name log lines give it: `plaintext`, `tls`, or `dtls` for TLS over datagrams.
+  public var name: String {
+    switch self {
+    case .plain: "plaintext"
+    case .tls(let stream): stream.isDatagram ? "dtls" : "tls"
+    }
+  }
+
   /// Advances the handshake; `.done` once the stream carries data (at once in plaintext).
   public func handshake() throws(TransportError) -> StreamStep {
     switch self {

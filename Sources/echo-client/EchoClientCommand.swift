@@ -217,7 +217,7 @@ struct EchoClientCommand: ParsableCommand {
     }
     try ClientHandshake.run(
       stream, target: target, timeoutMilliseconds: server.handshakeTimeoutMilliseconds)
-    StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream)) (DTLS)")
+    StandardIO.printError("echo-client: connected to \(target): \(summary(of: stream))")
     return .dtls(stream)
   }
 

@@ -93,7 +93,7 @@ def as_in_a_terminal():
 class Server:
     def __init__(self, command, workdir, environment):
         code = shell_code(command)
-        self.readme_port = "8080" if "--plaintext" in code else "4433"
+        self.readme_port = "8080" if re.search(r"--(plaintext|udp)\b", code) else "4433"
         if re.search(r"--port\s+\d+", code):
             match = re.search(r"--port\s+(\d+)", code)
             self.readme_port = match.group(1)
@@ -138,7 +138,7 @@ class Server:
         without --port must reach the server by its own default, as it would for the user."""
         port = self.port
         if re.search(r"\becho-client\b", command) and "--port" not in command:
-            default = "8080" if "--plaintext" in command else "4433"
+            default = "8080" if re.search(r"--(plaintext|udp)\b", command) else "4433"
             if default != self.readme_port:
                 raise Failure(command, "as written it connects to port %s, but the block's "
                               "server listens on %s" % (default, self.readme_port))

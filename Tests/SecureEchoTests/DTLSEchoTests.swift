@@ -51,7 +51,7 @@ struct DTLSEchoTests {
       $0.message == "connection closed"
     }
     #expect(closed?.string("reason") == "client_closed", "close_notify ends it at once")
-    #expect(closed?.string("transport") == "tls")
+    #expect(closed?.string("transport") == "dtls")
   }
 
   @Test("no state before the cookie: 20,000 ClientHellos that never return it cost nothing")

@@ -63,6 +63,34 @@ struct MetricsTests {
     #expect(!samples.keys.contains { $0.contains("127.0.0.1") || $0.contains("localhost") })
   }
 
+  @Test("--udp: datagrams received, echoed and dropped by why, with their bytes")
+  func datagrams() async throws {
+    let server = try await ServerProcess.start(
+      .plaintext, listen: ["127.0.0.1:0"], extraArguments: ["--udp", "--metrics", "127.0.0.1:0"])
+    defer { _ = server.stop() }
+    let port = try metricsPort(server)
+    let udpPort = server.port
+    let payload = Data("count me".utf8)
+    try await runBlocking {
+      let client = try connectUDP(port: udpPort)
+      for _ in 0..<3 {
+        try client.sendDatagram(payload)
+        #expect(try client.receiveDatagram(withinMilliseconds: 5000) == payload)
+      }
+      try sendForgedDatagram(to: udpPort, fromPort: 0, payload: payload)
+    }
+    _ = try await Deadline(seconds: 20).poll {
+      String(decoding: try get("/metrics", port: port).body, as: UTF8.self).contains(
+        "secureecho_udp_datagrams_received_total 4\n")
+    }
+    let samples = try await parse(try get("/metrics", port: port).body)
+    #expect(samples["secureecho_udp_datagrams_echoed_total"] == 3)
+    #expect(samples["secureecho_udp_received_bytes_total"] == Double(4 * payload.count))
+    #expect(samples["secureecho_udp_sent_bytes_total"] == Double(3 * payload.count))
+    #expect(samples["secureecho_udp_datagrams_dropped_total{reason=port_zero}"] == 1)
+    #expect(samples["secureecho_udp_datagrams_dropped_total{reason=source_rate}"] == 0)
+  }
+
   @Test("HEAD has the headers and no body; other paths 404, other methods 405")
   func otherRequests() async throws {
     let server = try await ServerProcess.start(.plaintext, extraArguments: ["--metrics", "0"])

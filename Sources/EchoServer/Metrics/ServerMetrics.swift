@@ -20,9 +20,12 @@ public final class ServerMetrics: Sendable {
   private let version: String
   /// The log sink's count, which the executable owns.
   private let logLinesDropped: @Sendable () -> Int
+  /// `--udp`: the datagram families are shown, and only then.
+  private let udp: Bool
 
-  public init(version: String, logLinesDropped: @escaping @Sendable () -> Int) {
+  public init(version: String, udp: Bool = false, logLinesDropped: @escaping @Sendable () -> Int) {
     self.version = version
+    self.udp = udp
     self.logLinesDropped = logLinesDropped
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
@@ -109,6 +112,24 @@ public final class ServerMetrics: Sendable {
       counter(
         "secureecho_faults_applied_total", "Faults given to connections on purpose, by kind.",
         statistics.faultsApplied(kind), [("kind", kind.counterName)])
+    }
+    if udp {
+      counter(
+        "secureecho_udp_datagrams_received_total", "UDP datagrams received.",
+        statistics.datagramsIn)
+      counter(
+        "secureecho_udp_received_bytes_total", "Bytes of the UDP datagrams received.",
+        statistics.datagramBytesIn)
+      counter(
+        "secureecho_udp_datagrams_echoed_total", "UDP datagrams echoed.", statistics.datagramsOut)
+      counter(
+        "secureecho_udp_sent_bytes_total", "Bytes of the UDP datagrams echoed.",
+        statistics.datagramBytesOut)
+      for reason in ReflectionGuard.Drop.allCases {
+        counter(
+          "secureecho_udp_datagrams_dropped_total", "UDP datagrams not echoed, by why.",
+          statistics.datagramDrops[reason.rawValue], [("reason", reason.name)])
+      }
     }
     counter(
       "secureecho_log_lines_dropped_total", "Log lines dropped because stderr did not keep up.",
