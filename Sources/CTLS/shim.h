@@ -210,15 +210,19 @@ static inline long ctls_dgram_set_connected(BIO *bio, BIO_ADDR *peer) {
   return BIO_ctrl_dgram_connect(bio, peer);
 }
 
-/// The address and port of the peer the last datagram on `ssl`'s read BIO came from, as
-/// bytes (family, address, port) for a cookie; 0 if unknown.
-static inline size_t ctls_dgram_peer_bytes(SSL *ssl, unsigned char *out, size_t capacity) {
-  BIO_ADDR *peer = BIO_ADDR_new();
-  if (peer == NULL) return 0;
+/// The address and port of `ssl`'s peer as bytes (family, address, port) for a cookie; 0 if
+/// unknown. The peer is the BIO_ADDR in ex_data `index` (the listener's, whose datagram came
+/// in a memory BIO), else the one its datagram BIO is connected to.
+static inline size_t ctls_dgram_peer_bytes(
+    SSL *ssl, int index, unsigned char *out, size_t capacity) {
+  BIO_ADDR *given = (BIO_ADDR *)SSL_get_ex_data(ssl, index);
+  BIO_ADDR *connected = given == NULL ? BIO_ADDR_new() : NULL;
+  if (given == NULL && connected == NULL) return 0;
+  const BIO_ADDR *peer = given;
+  if (connected != NULL && BIO_dgram_get_peer(SSL_get_rbio(ssl), connected) > 0) peer = connected;
   size_t length = 0;
-  if (BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) > 0 && capacity >= 2 + 16 + 2) {
-    int family = BIO_ADDR_family(peer);
-    out[0] = (unsigned char)family;
+  if (peer != NULL && capacity >= 2 + 16 + 2) {
+    out[0] = (unsigned char)BIO_ADDR_family(peer);
     size_t address = 0;
     if (BIO_ADDR_rawaddress(peer, out + 1, &address) == 1 && address <= 16) {
       unsigned short port = BIO_ADDR_rawport(peer);
@@ -226,8 +230,16 @@ static inline size_t ctls_dgram_peer_bytes(SSL *ssl, unsigned char *out, size_t 
       length = 1 + address + sizeof(port);
     }
   }
-  BIO_ADDR_free(peer);
+  BIO_ADDR_free(connected);
   return length;
+}
+
+/// A read-only memory BIO over one datagram: once read, it asks to retry (instead of saying
+/// end of file), as a non-blocking socket with nothing more would.
+static inline BIO *ctls_BIO_new_datagram_buffer(const void *bytes, int length) {
+  BIO *bio = BIO_new_mem_buf(bytes, length);
+  if (bio != NULL) BIO_set_mem_eof_return(bio, -1);
+  return bio;
 }
 
 static inline int ctls_BIO_should_retry(BIO *bio) { return BIO_should_retry(bio) != 0; }

@@ -180,7 +180,11 @@ final class Connection: DeadlineHeapElement {
             handshakeBegun = true
             loop.logger.debug("handshake started", metadata: ["peer": "\(peer)"])
           }
-          switch try transport.handshake() {
+          let step = try transport.handshake()
+          // DTLS: a flight sent (or answered) started (or stopped) OpenSSL's retransmission
+          // timer, which the connection's timer must follow.
+          if isDatagram { timerNeedsUpdate = true }
+          switch step {
           case .done: enterService(loop)
           case .wantRead where transport.tlsStream?.isHandshakeSuspended == true:
             return holdHandshake(loop)

@@ -297,7 +297,8 @@ public final class EchoServer: Sendable {
         do {
           let listener =
             configuration.datagram
-            ? try Socket.datagramListening(on: target, packetInfo: true)
+            ? try Socket.datagramListening(
+              on: target, packetInfo: true, exclusive: !configuration.reusePort)
             : try Socket.listening(
               on: target, backlog: configuration.backlog, reusePort: configuration.reusePort)
           if port == 0 { port = try listener.localAddress().port }

@@ -11,25 +11,27 @@ import TLS
 /// own, connected to it, and is a `Connection` like any TLS one (handshake, record echo,
 /// closing), counted in `accepted` and closed for one reason, within `--max-connections`.
 extension ServerLoop {
-  /// Datagrams one loop takes from its socket before its other work gets a turn.
-  static let datagramsPerWakeUp = 64
+  /// Batches of datagrams one loop takes from its socket before its other work gets a turn:
+  /// a flood of ClientHellos is answered in turns with the connections, never instead of them.
+  static let datagramBatchesPerWakeUp = 4
 
   func acceptDatagramPeers(_ listener: DTLSListener) {
     guard let context = control.currentTLS else { return }
-    for _ in 0..<Self.datagramsPerWakeUp {
-      let outcome: (accepted: DTLSListener.Accepted?, drained: Bool)
-      do { outcome = try listener.listen(context) } catch {
-        logger.warning("DTLS listen failed: \(error)")
-        return
+    for _ in 0..<Self.datagramBatchesPerWakeUp {
+      let batch: DTLSListener.Batch
+      do {
+        batch = try listener.receive(context) { datagramPeers.contains($0) }
+      } catch {
+        // An error queued on the socket (an ICMP error of an earlier reply): it is consumed.
+        logger.debug("DTLS receive failed: \(error)")
+        continue
       }
-      if let accepted = outcome.accepted { admitDatagramPeer(accepted, on: listener, context) }
-      if outcome.drained { return }
+      for accepted in batch.accepted { admitDatagramPeer(accepted, context) }
+      if !batch.full { return }
     }
   }
 
-  private func admitDatagramPeer(
-    _ accepted: DTLSListener.Accepted, on listener: DTLSListener, _ context: TLSContext
-  ) {
+  private func admitDatagramPeer(_ accepted: DTLSListener.Accepted, _ context: TLSContext) {
     statistics.accepted.add(1)
     guard control.admitConnection() else {
       statistics.closed(.refusedAtLimit)
@@ -38,7 +40,9 @@ extension ServerLoop {
     }
     let transport: Transport
     do {
-      let socket = try Socket.connectedDatagram(local: listener.local, peer: accepted.peer)
+      // From the address the client wrote to, even on a wildcard listener: the client
+      // takes datagrams from that one alone.
+      let socket = try Socket.connectedDatagram(local: accepted.local, peer: accepted.peer)
       transport = .tls(try TLSStream(accepted: accepted, socket: socket, context: context))
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
@@ -57,8 +61,9 @@ extension ServerLoop {
         "accepted", metadata: ["peer": "\(accepted.peer)", "transport": "dtls"])
     }
     store(connection)
-    timers.schedule(connection, at: connection.nextDeadline(self.context))
-    // Its ClientHello is in: the server's flight goes now.
+    datagramPeers.insert(accepted.peer, descriptor: connection.descriptor)
+    // Its ClientHello is in: the server's flight goes now, and the connection's timer follows
+    // the flight's retransmission timer.
     drive(connection)
   }
 }

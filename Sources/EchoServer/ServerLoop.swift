@@ -46,8 +46,10 @@ final class ServerLoop {
   var metricsEndpoint: MetricsEndpoint?
   /// `--udp`: this loop's datagram sockets, and what it does with them.
   let udp: UDPEcho?
-  /// `--dtls`: this loop's listener on each of its UDP sockets, by descriptor.
+  /// `--dtls`: this loop's listener on each of its UDP sockets, by descriptor, and the peers
+  /// it has admitted.
   let dtls: [Int32: DTLSListener]
+  var datagramPeers = DatagramPeers()
 
   init(
     index: Int, listeners: [Int32], listenerFaults: [Int32: FaultPlan], wakeup: EventFD,
@@ -284,6 +286,7 @@ final class ServerLoop {
     // of a connection is ever duplicated. One system call less per connection.
     connections.remove(at: connection.descriptor)
     timers.remove(connection)
+    if connection.isDatagram { datagramPeers.remove(descriptor: connection.descriptor) }
     statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)

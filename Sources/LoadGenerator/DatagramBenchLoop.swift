@@ -18,8 +18,6 @@ final class DatagramBenchLoop {
     /// Sequence numbers sent and not echoed yet, with when they went.
     var inFlight: [UInt64: UInt64] = [:]
     var highestEchoed: UInt64?
-    /// A DTLS write that found the socket full: OpenSSL needs the same bytes again.
-    var unfinished: [UInt8]?
 
     init(_ transport: Transport) {
       self.transport = transport
@@ -179,10 +177,11 @@ final class DatagramBenchLoop {
     send(peer)
   }
 
-  /// Sends what the mode keeps in flight: one datagram (latency), or a window (throughput).
+  /// What the mode keeps in flight: one datagram (latency), or a window (throughput).
+  private var inFlightTarget: Int { plan.mode == .latency ? 1 : Self.window }
+
   private func send(_ peer: Peer) {
-    let target = plan.mode == .latency ? 1 : Self.window
-    while peer.inFlight.count < target && BenchClock.now() < clock.deadline {
+    while peer.inFlight.count < inFlightTarget && BenchClock.now() < clock.deadline {
       let sequence = peer.nextSequence
       Self.fill(&outgoing, sequence)
       let step: StreamStep
@@ -194,6 +193,8 @@ final class DatagramBenchLoop {
         result.record(error: "\(error)", kind: "send")
         return
       }
+      // The socket is full: `expire` tries again soon, with the same sequence number and so
+      // the same bytes, as OpenSSL wants a DTLS write retried.
       guard case .done = step else { return }
       peer.nextSequence += 1
       peer.inFlight[sequence] = BenchClock.now()
@@ -201,16 +202,16 @@ final class DatagramBenchLoop {
     }
   }
 
-  /// Datagrams in flight longer than the datagram timeout are lost; their peers send on.
+  /// Datagrams in flight longer than the datagram timeout are lost; their peers send on, as
+  /// do those whose last send found the socket full.
   private func expire() {
     let now = BenchClock.now()
     let timeout = UInt64(plan.datagramTimeout) * 1_000_000
     for peer in peers.values where peer.handshakeDone {
       let expired = peer.inFlight.filter { now - $0.value >= timeout }.keys
-      guard !expired.isEmpty else { continue }
       for sequence in expired { peer.inFlight[sequence] = nil }
       result.lost += expired.count
-      send(peer)
+      if peer.inFlight.count < inFlightTarget { send(peer) }
     }
   }
 

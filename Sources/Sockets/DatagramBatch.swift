@@ -109,7 +109,20 @@ public final class DatagramBatch {
   /// Chooses the datagram at `index` to be echoed by the next `echoMarked`.
   public func mark(_ index: Int) { marked[index] = true }
 
-  /// Sends every marked datagram back to its sender, unchanged. Returns how many went, with
+  /// Chooses `reply` to go back instead of the datagram at `index`, to its sender and from
+  /// the address it was sent to; never larger than the datagram (false, and nothing chosen).
+  public func mark(_ index: Int, replyingWith reply: UnsafeRawBufferPointer) -> Bool {
+    precondition(index < count, "datagram \(index) of \(count)")
+    guard reply.count <= Int(received[index].msg_len), let source = reply.baseAddress else {
+      return false
+    }
+    (buffers + index * bufferSize).copyMemory(from: source, byteCount: reply.count)
+    received[index].msg_len = UInt32(reply.count)
+    marked[index] = true
+    return true
+  }
+
+  /// Sends every marked datagram back to its sender, unchanged (or as replaced). Returns how many went, with
   /// their bytes, and how many did not: those found the socket full (or failed on their own)
   /// and are dropped, as UDP may.
   public func echoMarked(on descriptor: Int32) -> (sent: Int, bytes: Int, failed: Int) {

@@ -25,17 +25,25 @@ extension Socket {
   /// A non-blocking UDP socket bound to `address` (port 0: the kernel picks). With
   /// `packetInfo` (a wildcard address), each datagram carries the local address it was sent
   /// to, so that a reply can come from it: a client connected to one of the host's addresses
-  /// drops a reply from another. `SO_REUSEADDR` and `SO_REUSEPORT` let the DTLS peers' sockets
-  /// bind the same address.
+  /// drops a reply from another.
+  ///
+  /// `SO_REUSEPORT` lets each loop and each DTLS peer have a socket on the same address, and
+  /// only sockets of the same user join them (`SO_REUSEADDR` would let any user's socket take
+  /// the port's datagrams). `exclusive` first makes sure no socket has the port yet: another
+  /// server of the same user would otherwise silently share its datagrams.
   public static func datagramListening(
-    on address: SocketAddress, packetInfo: Bool
+    on address: SocketAddress, packetInfo: Bool, exclusive: Bool = false
   ) throws(SocketError) -> Socket {
-    let socket = try Socket.udp(address.family, nonBlocking: true)
-    try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
-    try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT")
-    if address.family == .ipv6 {
-      try socket.setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
+    if exclusive && address.port != 0 {
+      // A socket without SO_REUSEPORT cannot bind a port any other socket has.
+      let probe = try Socket.udp(address.family)
+      defer { probe.close() }
+      try probe.restrictToIPv6(address.family)
+      try probe.bind(address)
     }
+    let socket = try Socket.udp(address.family, nonBlocking: true)
+    try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT")
+    try socket.restrictToIPv6(address.family)
     if packetInfo {
       if address.family == .ipv6 {
         try socket.setOption(
@@ -55,11 +63,8 @@ extension Socket {
     local: SocketAddress, peer: SocketAddress
   ) throws(SocketError) -> Socket {
     let socket = try Socket.udp(local.family, nonBlocking: true)
-    try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
     try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT")
-    if local.family == .ipv6 {
-      try socket.setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
-    }
+    try socket.restrictToIPv6(local.family)
     try socket.bind(local)
     try peer.withSockAddr { (pointer, length) throws(SocketError) in
       try syscall("connect to \(peer)") { Glibc.connect(socket.descriptor, pointer, length) }
@@ -75,6 +80,12 @@ extension Socket {
       try syscall("connect to \(address)") { Glibc.connect(socket.descriptor, pointer, length) }
     }
     return socket
+  }
+
+  /// An IPv6 socket serves IPv6 alone, so that `[::]` and `0.0.0.0` are two sockets.
+  private func restrictToIPv6(_ family: SocketAddress.Family) throws(SocketError) {
+    guard family == .ipv6 else { return }
+    try setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
   }
 
   func bind(_ address: SocketAddress) throws(SocketError) {

@@ -29,7 +29,8 @@ struct BalancerOptions: ParsableArguments {
   @Flag(
     help: """
       Listen with SO_REUSEPORT, so that several echo-server processes can share one port (the \
-      kernel spreads new connections over them); tell them apart with --instance.
+      kernel spreads new connections, or UDP and DTLS clients, over them); tell them apart \
+      with --instance. Without it a UDP port another server has is refused at start.
       """)
   var reusePort = false
 

@@ -119,7 +119,8 @@ extension EchoServerCommand {
     }
     if mode.needsTLS {
       throw ValidationError(
-        "--mode \(mode.rawValue) preserves TLS records; it does not apply to --plaintext")
+        "--mode \(mode.rawValue) preserves TLS records; it does not apply to "
+          + (datagrams.udp ? "--udp (whose datagrams come back whole anyway)" : "--plaintext"))
     }
   }
 
@@ -148,7 +149,7 @@ extension EchoServerCommand {
       ("--mode \(mode.rawValue)", mode != .echo && mode != .record),
       ("--proxy-protocol", balancer.proxyProtocol != .off),
       ("--fault", !faultOptions.faults.isEmpty), ("--fault-port", !faultOptions.faultPorts.isEmpty),
-      ("--scenarios", faultOptions.scenarios != nil), ("--reuse-port", balancer.reusePort),
+      ("--scenarios", faultOptions.scenarios != nil),
       ("--report", report != .off),
     ].filter(\.1).map(\.0)
     if let option = given.first {

@@ -5,10 +5,14 @@ DTLS flight sent again.
 It binds 127.0.0.1 on a free port, prints that port on a line, and relays: datagrams from its
 first client to the server, and the server's back to that client. The server's datagrams are
 counted from 1; those whose numbers are given with --drop-server are dropped (the client's,
-with --drop-client). Each drop is reported on stderr as "dropped server 2 (108 bytes)".
+with --drop-client, and every one after the first N with --drop-client-after N); the
+client's whose numbers are given with --duplicate-client go to the server twice. Each drop is
+reported on stderr as "dropped server 2 (108 bytes)", and each of the server's DTLS handshake
+records that passes as "passed server 3 (1024 bytes, handshake 11)", with its message type.
 Ends after --seconds, or when stdin closes.
 
-usage: lossy_relay.py SERVER_PORT [--drop-server N ...] [--drop-client N ...] [--seconds S]
+usage: lossy_relay.py SERVER_PORT [--drop-server N ...] [--drop-client N ...]
+                      [--drop-client-after N] [--duplicate-client N ...] [--seconds S]
 """
 import argparse
 import selectors
@@ -22,6 +26,8 @@ def main():
     parser.add_argument("server_port", type=int)
     parser.add_argument("--drop-server", type=int, action="append", default=[])
     parser.add_argument("--drop-client", type=int, action="append", default=[])
+    parser.add_argument("--drop-client-after", type=int)
+    parser.add_argument("--duplicate-client", type=int, action="append", default=[])
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
 
@@ -56,13 +62,22 @@ def main():
                     continue
             counts[key.data] += 1
             drops = args.drop_client if key.data == "client" else args.drop_server
-            if counts[key.data] in drops:
+            silenced = key.data == "client" and args.drop_client_after is not None \
+                and counts["client"] > args.drop_client_after
+            if counts[key.data] in drops or silenced:
                 print(f"dropped {key.data} {counts[key.data]} ({len(data)} bytes)",
                       file=sys.stderr, flush=True)
                 continue
             if key.data == "client":
                 back.send(data)
+                if counts["client"] in args.duplicate_client:
+                    back.send(data)
             elif client is not None:
+                # A DTLS handshake record: content type 22, the message type after the
+                # 13-byte record header.
+                if len(data) > 13 and data[0] == 22:
+                    print(f"passed server {counts['server']} ({len(data)} bytes, handshake "
+                          f"{data[13]})", file=sys.stderr, flush=True)
                 front.sendto(data, client)
 
 

@@ -8,8 +8,7 @@ import Testing
 #endif
 
 /// `echo-server --dtls`: DTLS 1.2 on the same loops, each record's payload back as one record,
-/// no state for a client before its cookie comes back, lost flights sent again, idle peers
-/// closed.
+/// no state for a client before its cookie comes back, many peers, idle peers closed.
 @Suite("DTLS echo", .timeLimit(.minutes(3)))
 struct DTLSEchoTests {
   static func server(_ extra: [String] = []) async throws -> ServerProcess {
@@ -69,11 +68,15 @@ struct DTLSEchoTests {
     // A DTLS record (13-byte header) holding a handshake message of type 3.
     let reply = try #require(verifyRequest)
     #expect(reply.count > 13 && reply[reply.startIndex] == 22 && reply[reply.startIndex + 13] == 3)
+    #expect(reply.count <= hello.count, "an answer never larger than what asked for it")
     let statistics = try await server.requestStatistics()
     #expect(statistics.integer("accepted") == 0, "\(statistics.line)")
     #expect(statistics.integer("active") == 0)
-    let growth = try ServerProcess.residentMemoryBytes(pid: pid) - before
-    #expect(growth < 4 << 20, "VmRSS grew by \(growth >> 10) KiB")
+    // (A sanitizer's shadow memory and quarantine make RSS say nothing of the server's own.)
+    if !Sanitizer.isActive {
+      let growth = try ServerProcess.residentMemoryBytes(pid: pid) - before
+      #expect(growth < 4 << 20, "VmRSS grew by \(growth >> 10) KiB")
+    }
     // And a real client, which returns its cookie, is served.
     let line = Data("after the flood\n".utf8)
     let client = try await Self.echoClient(port: port, input: line)
@@ -95,33 +98,6 @@ struct DTLSEchoTests {
       try held.value.receiveDatagram(withinMilliseconds: 10_000)
     }
     return try #require(datagram, "s_client sent nothing")
-  }
-
-  @Test("a lost flight is sent again: the handshake completes through a relay that drops one")
-  func retransmission() async throws {
-    let server = try await Self.server()
-    defer { _ = server.stop() }
-    // The server's second datagram is the first of its ServerHello flight (the first is the
-    // HelloVerifyRequest): dropped once, it must come again.
-    let (output, errorOutput) = (Pipe(), Pipe())
-    let relay = try ChildProcess(
-      try Locations.tool("python3"),
-      [
-        Locations.scripts.appendingPathComponent("lossy_relay.py").path, "\(server.port)",
-        "--drop-server", "2", "--seconds", "60",
-      ], stdin: Pipe(), stdout: output, stderr: errorOutput)
-    defer { relay.stop() }
-    var reader = PipeReader(output)
-    _ = try await reader.read(until: Deadline(seconds: 10)) { $0.contains("\n") }
-    let relayPort = try #require(
-      UInt16(reader.text.trimmingCharacters(in: .whitespacesAndNewlines)))
-    let line = Data("through a lossy path\n".utf8)
-    let result = try await Self.echoClient(port: relayPort, input: line)
-    #expect(result.termination == .exit(0), "\(result.stderr)")
-    #expect(result.stdout == line)
-    var errors = PipeReader(errorOutput)
-    errors.readAvailable()
-    #expect(errors.text.contains("dropped server 2"), "\(errors.text)")
   }
 
   @Test("100 peers at once on two threads, each echo checked")

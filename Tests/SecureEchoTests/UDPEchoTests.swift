@@ -78,7 +78,7 @@ struct UDPEchoTests {
       $0.integer("udp_received") == 4
     }
     #expect(statistics.integer("udp_dropped_port_zero") == 1, "\(statistics.line)")
-    #expect(statistics.integer("udp_dropped_own_address") == 1)
+    #expect(statistics.integer("udp_dropped_own_port") == 1)
     #expect(statistics.integer("udp_dropped_reflector_port") == 1)
     #expect(statistics.integer("udp_echoed") == 1)
   }
@@ -206,6 +206,23 @@ struct UDPEchoTests {
       input: .bytes(Data("hello\n".utf8)))
     #expect(refused.termination != .exit(0))
     #expect(refused.stderr.contains("nothing listens on that UDP port"), "\(refused.stderr)")
+  }
+
+  @Test("a UDP port another server has is refused, unless both ask to share it")
+  func portTaken() async throws {
+    let first = try await Self.server()
+    defer { _ = first.stop() }
+    let taken = "127.0.0.1:\(first.port)"
+    let second = try await runCommand(
+      try Locations.executable("echo-server"), ["--udp", "--listen", taken], timeoutSeconds: 20)
+    #expect(second.termination == .exit(69), "\(second.stderr)")
+    let line = Diagnostics.expectSingleLine(second.stderr, from: "echo-server")
+    #expect(line.contains(taken) && line.contains("Address already in use"), "\(line)")
+    // With --reuse-port the second one joins (the kernel spreads clients over both).
+    let sharing = try await ServerProcess.start(
+      .plaintext, listen: [taken], extraArguments: ["--udp", "--reuse-port"])
+    defer { _ = sharing.stop() }
+    #expect(sharing.port == first.port)
   }
 
   /// A UDP port of 127.0.0.1 with no socket on it (the kernel's pick, then released).

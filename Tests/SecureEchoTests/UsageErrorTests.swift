@@ -19,6 +19,9 @@ struct UsageErrorTests {
       program: "echo-server", arguments: ["--udp", "--mode", "chargen"],
       mentions: ["--mode chargen does not apply to --udp"]),
     .init(
+      program: "echo-server", arguments: ["--udp", "--mode", "record"],
+      mentions: ["--mode record preserves TLS records; it does not apply to --udp"]),
+    .init(
       program: "echo-server", arguments: ["--udp", "--cert", "a.crt"],
       mentions: ["--udp serves no TLS", "--cert"]),
     .init(

@@ -5,10 +5,11 @@ import Sockets
 /// be forged, so every reply may be aimed at someone who never asked: the guard makes sure a
 /// reply is never larger than its request (an echo is the same size; a truncated datagram is
 /// not echoed at all), caps what one source address and all of them together get (packets
-/// and bytes a second), and refuses sources no real client has: port 0, the server's own
-/// address and port (an echo to itself would loop), and the well-known ports of services that
-/// answer UDP by themselves (echo, chargen, DNS, NTP, SSDP, memcached), which two reflectors
-/// would bounce between for ever (CVE-1999-0103).
+/// and bytes a second), and refuses sources no real client has: port 0, the server's own port
+/// on any address (itself, on this or another of the host's addresses, or another echo server
+/// on the same port: each would bounce the echo back for ever), and the well-known ports of
+/// services that answer UDP by themselves (echo, chargen, DNS, NTP, SSDP, memcached), which
+/// two reflectors would bounce between for ever too (CVE-1999-0103).
 ///
 /// A value: the loops share one behind a lock, taken once per batch of datagrams.
 struct ReflectionGuard {
@@ -17,13 +18,13 @@ struct ReflectionGuard {
   /// Why a datagram got no echo: a counter and a log field each. (`sendFailed` is not the
   /// guard's: the echo was allowed, and the socket was full.)
   enum Drop: Int, CaseIterable, Sendable {
-    case portZero, reflectorPort, ownAddress, truncated, sourceRate, globalRate, sendFailed
+    case portZero, reflectorPort, ownPort, truncated, sourceRate, globalRate, sendFailed
 
     var name: String {
       switch self {
       case .portZero: "port_zero"
       case .reflectorPort: "reflector_port"
-      case .ownAddress: "own_address"
+      case .ownPort: "own_port"
       case .truncated: "truncated"
       case .sourceRate: "source_rate"
       case .globalRate: "global_rate"
@@ -35,17 +36,21 @@ struct ReflectionGuard {
   /// Echo, chargen, DNS, NTP, SSDP, memcached.
   static let reflectorPorts: Set<UInt16> = [7, 19, 53, 123, 1900, 11_211]
   /// Sources kept at once. A source whose buckets are full again is the same as a new one and
-  /// is forgotten; past this many busy ones, new sources meet the global limit alone.
+  /// is forgotten; past this many busy ones, new sources share one more pair of buckets, as if
+  /// they were one source.
   static let maximumSources = 65_536
 
   let limits: Limits
   private var sources: [HostKey: (packets: TokenBucket, bytes: TokenBucket)] = [:]
   private var global: (packets: TokenBucket, bytes: TokenBucket)
+  /// The sources the table has no room for, together.
+  private var overflow: (packets: TokenBucket, bytes: TokenBucket)
   private var sweptAt: Int64
 
   init(_ limits: Limits, now: Int64) {
     self.limits = limits
     global = Self.buckets(limits.globalPackets, limits.globalBytes, now)
+    overflow = Self.buckets(limits.sourcePackets, limits.sourceBytes, now)
     sweptAt = now
   }
 
@@ -59,20 +64,21 @@ struct ReflectionGuard {
     )
   }
 
-  /// Whether `size` bytes from `peer`, sent to `localPort` of the address `localHost`, may be
-  /// echoed; if so, the echo is counted against the limits. nil: echo it.
+  /// Whether `size` bytes from `peer`, sent to the server's `localPort`, may be echoed; if so,
+  /// the echo is counted against the limits. nil: echo it.
   mutating func judge(
-    _ size: Int, from peer: SocketAddress, truncated: Bool, localHost: HostKey,
-    localPort: UInt16, now: Int64
+    _ size: Int, from peer: SocketAddress, truncated: Bool, localPort: UInt16, now: Int64
   ) -> Drop? {
     if truncated { return .truncated }
     if peer.port == 0 { return .portZero }
     if Self.reflectorPorts.contains(peer.port) { return .reflectorPort }
-    if peer.port == localPort && peer.hostKey == localHost { return .ownAddress }
+    if peer.port == localPort { return .ownPort }
     if now - sweptAt >= 1000 { sweep(now) }
     let key = peer.hostKey
+    let tracked = sources[key] != nil || sources.count < Self.maximumSources
     var source =
-      sources[key] ?? Self.buckets(limits.sourcePackets, limits.sourceBytes, now)
+      sources[key]
+      ?? (tracked ? Self.buckets(limits.sourcePackets, limits.sourceBytes, now) : overflow)
     guard source.packets.available(now) >= 1, source.bytes.available(now) >= size else {
       return .sourceRate
     }
@@ -83,7 +89,7 @@ struct ReflectionGuard {
     source.bytes.take(size, now)
     global.packets.take(1, now)
     global.bytes.take(size, now)
-    if sources[key] != nil || sources.count < Self.maximumSources { sources[key] = source }
+    if tracked { sources[key] = source } else { overflow = source }
     return nil
   }
 

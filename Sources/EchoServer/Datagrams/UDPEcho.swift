@@ -58,7 +58,7 @@ final class UDPEcho {
           statistics.datagramBytesIn.add(datagram.bytes.count)
           let verdict = guardian.judge(
             datagram.bytes.count, from: datagram.peer, truncated: datagram.truncated,
-            localHost: (datagram.local ?? bound).hostKey, localPort: bound.port, now: loop.now)
+            localPort: bound.port, now: loop.now)
           if let drop = verdict {
             statistics.datagramDropped(drop)
           } else {

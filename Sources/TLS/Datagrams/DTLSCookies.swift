@@ -21,16 +21,19 @@ enum DTLSCookies {
 
   static let periodSeconds = 300
 
+  /// The ex_data slot in which a listening `SSL` holds the BIO_ADDR of the datagram's peer.
+  static let peerIndex: Int32 = ctls_get_ex_new_index()
+
   static func install(on context: OpaquePointer) {
     SSL_CTX_set_cookie_generate_cb(context, generate)
     SSL_CTX_set_cookie_verify_cb(context, verify)
   }
 
-  /// The cookie for the peer of `ssl`'s last datagram in `period`: the period's low byte and
+  /// The cookie for `ssl`'s peer in `period`: the period's low byte and
   /// 20 bytes of HMAC-SHA256. nil if the peer is unknown.
   static func cookie(for ssl: OpaquePointer, period: Int) -> [UInt8]? {
     var peer = [UInt8](repeating: 0, count: 32)
-    let length = ctls_dgram_peer_bytes(ssl, &peer, peer.count)
+    let length = ctls_dgram_peer_bytes(ssl, peerIndex, &peer, peer.count)
     guard length > 0 else { return nil }
     var message = withUnsafeBytes(of: UInt64(period).bigEndian, Array.init)
     message += peer[..<length]

@@ -5,22 +5,28 @@ import Sockets
   import Glibc
 #endif
 
-/// The first exchange of a DTLS server, on a loop's UDP socket: `DTLSv1_listen`
-/// reads one datagram; a ClientHello without a valid cookie is answered with a
-/// HelloVerifyRequest and forgotten (anything else, just forgotten), and only a ClientHello
-/// that returns the cookie yields an `Accepted`: the `SSL` that read it, which goes on with the
-/// handshake over a socket of its own. Nothing is kept for a client before that round trip.
+/// The first exchange of a DTLS server, on a loop's UDP socket. It reads a batch of datagrams
+/// itself (`recvmmsg`) and gives `DTLSv1_listen` one at a time, in a memory BIO: a ClientHello
+/// without a valid cookie is answered with a HelloVerifyRequest (never larger than it, and
+/// from the address it was sent to, which OpenSSL's datagram BIO cannot do on a wildcard
+/// socket), anything else is dropped, and only a ClientHello that returns the cookie yields an
+/// `Accepted`: the `SSL` that read it, which goes on with the handshake over a socket of its
+/// own. Nothing is kept for a client before that round trip, and one call does at most a
+/// batch's work, however many datagrams wait (OpenSSL's own loop reads until none is left).
 ///
 /// One per loop and socket; not `Sendable`.
 public final class DTLSListener {
-  /// A client that returned its cookie: its address, and the `SSL` that is its connection now.
+  /// A client that returned its cookie: its address, the local address it wrote to (with the
+  /// port), and the `SSL` that is its connection now.
   public final class Accepted {
     public let peer: SocketAddress
+    public let local: SocketAddress
     private var ssl: OpaquePointer?
 
-    init(ssl: OpaquePointer, peer: SocketAddress) {
+    init(ssl: OpaquePointer, peer: SocketAddress, local: SocketAddress) {
       self.ssl = ssl
       self.peer = peer
+      self.local = local
     }
 
     deinit { if let ssl { SSL_free(ssl) } }
@@ -33,79 +39,149 @@ public final class DTLSListener {
     }
   }
 
+  /// What one batch brought.
+  public struct Batch {
+    public var accepted: [Accepted] = []
+    /// ClientHellos answered with a cookie, and datagrams dropped (not a ClientHello, a bad
+    /// cookie, from a peer already admitted, cut).
+    public var answered = 0
+    public var dropped = 0
+    /// The socket may hold more: the batch was full.
+    public var full = false
+  }
+
   /// The loop's socket, borrowed: the server owns it.
   public let descriptor: Int32
   public let local: SocketAddress
-  /// The `SSL` listening now, over the socket; replaced by a new one when it accepts.
+  /// The `SSL` listening now; replaced by a new one when it accepts.
   private var ssl: OpaquePointer?
   private var context: TLSContext?
+  /// A ClientHello fits one datagram (`DTLSv1_listen` takes no fragments); a longer one is
+  /// dropped.
+  private let batch = DatagramBatch(capacity: 16, bufferSize: 8193, packetInfo: true)
+  /// The peer of the datagram being listened to, for the cookie callbacks (ex_data), and
+  /// where `DTLSv1_listen` writes what it knows of it (nothing, from a memory BIO).
+  private let peerAddress: OpaquePointer
+  private let listenAddress: OpaquePointer
 
   public init(descriptor: Int32, local: SocketAddress) {
     self.descriptor = descriptor
     self.local = local
+    guard let peer = BIO_ADDR_new(), let scratch = BIO_ADDR_new() else {
+      fatalError("no memory for a BIO_ADDR")
+    }
+    peerAddress = peer
+    listenAddress = scratch
   }
 
-  deinit { if let ssl { SSL_free(ssl) } }
+  deinit {
+    if let ssl { SSL_free(ssl) }
+    BIO_ADDR_free(peerAddress)
+    BIO_ADDR_free(listenAddress)
+  }
 
-  /// What one datagram brought: nothing (read, answered or dropped), or an accepted client.
-  /// `drained` when the socket had nothing left. `context` is the server's current one: a
-  /// reload applies to the next listening `SSL`.
-  public func listen(
-    _ context: TLSContext
-  ) throws(TLSError) -> (accepted: Accepted?, drained: Bool) {
-    if ssl == nil || self.context !== context { try restart(context) }
-    guard let ssl, let client = BIO_ADDR_new() else {
-      throw TLSError.fromQueue(.configuration, "DTLS listen", fallback: "no memory")
+  /// Reads what waits on the socket, a batch at most, and answers or admits each datagram.
+  /// `context` is the server's current one: a reload applies to the next listening `SSL`.
+  /// `isAdmitted`: whether a peer already has its connection (its ClientHello came again
+  /// before its own socket existed); its datagrams are dropped here.
+  public func receive(
+    _ context: TLSContext, isAdmitted: (SocketAddress) -> Bool
+  ) throws(SocketError) -> Batch {
+    var result = Batch()
+    let count = try batch.receive(from: descriptor)
+    result.full = count == batch.capacity
+    for index in 0..<count {
+      let datagram = batch.datagram(index)
+      // Admitted before, or a moment ago in this batch.
+      let known = isAdmitted(datagram.peer) || result.accepted.contains { $0.peer == datagram.peer }
+      guard !datagram.truncated, !known else {
+        result.dropped += 1
+        continue
+      }
+      let local = datagram.local.flatMap {
+        SocketAddress(numericHost: $0.host, port: self.local.port)
+      }
+      switch listen(datagram.bytes, from: datagram.peer, context) {
+      case .accepted(let ssl):
+        result.accepted.append(Accepted(ssl: ssl, peer: datagram.peer, local: local ?? self.local))
+      case .answer(let reply):
+        let sent = reply.withUnsafeBytes { batch.mark(index, replyingWith: $0) }
+        if sent { result.answered += 1 } else { result.dropped += 1 }
+      case .dropped:
+        result.dropped += 1
+      }
     }
-    defer { BIO_ADDR_free(client) }
-    OpenSSLErrorQueue.clear()
-    let result = DTLSv1_listen(ssl, client)
+    if result.answered > 0 { _ = batch.echoMarked(on: descriptor) }
+    return result
+  }
+
+  private enum Outcome {
+    case accepted(OpaquePointer)
+    case answer([UInt8])
+    case dropped
+  }
+
+  /// `DTLSv1_listen` over `datagram` alone.
+  private func listen(
+    _ datagram: UnsafeRawBufferPointer, from peer: SocketAddress, _ context: TLSContext
+  ) -> Outcome {
+    guard let ssl = listeningSSL(context), let base = datagram.baseAddress,
+      let input = ctls_BIO_new_datagram_buffer(base, Int32(datagram.count))
+    else { return .dropped }
+    guard let output = BIO_new(BIO_s_mem()) else {
+      BIO_free(input)
+      return .dropped
+    }
+    SSL_set_bio(ssl, input, output)
+    guard Self.setAddress(peerAddress, to: peer) else { return .dropped }
+    _ = SSL_set_ex_data(ssl, DTLSCookies.peerIndex, UnsafeMutableRawPointer(peerAddress))
+    defer { OpenSSLErrorQueue.clear() }
+    let result = DTLSv1_listen(ssl, listenAddress)
+    if result > 0 {
+      _ = SSL_set_ex_data(ssl, DTLSCookies.peerIndex, nil)
+      self.ssl = nil
+      return .accepted(ssl)
+    }
     if result < 0 {
       // A fatal error leaves the listening `SSL` unusable: the next datagram gets a new one.
-      OpenSSLErrorQueue.clear()
       SSL_free(ssl)
       self.ssl = nil
-      return (nil, false)
+      return .dropped
     }
-    guard result > 0 else {
-      // A bad datagram leaves errors behind; they concern no one.
-      let drained = ctls_BIO_should_retry(SSL_get_rbio(ssl)) == 1
-      OpenSSLErrorQueue.clear()
-      return (nil, drained)
-    }
-    guard let peer = Self.socketAddress(client) else {
-      try restart(context)
-      return (nil, false)
-    }
-    self.ssl = nil
-    return (Accepted(ssl: ssl, peer: peer), false)
+    let pending = Int(BIO_ctrl_pending(output))
+    guard pending > 0 else { return .dropped }
+    var reply = [UInt8](repeating: 0, count: pending)
+    guard BIO_read(output, &reply, Int32(pending)) == Int32(pending) else { return .dropped }
+    return .answer(reply)
   }
 
-  /// A fresh listening `SSL` over the socket.
-  private func restart(_ context: TLSContext) throws(TLSError) {
+  /// The listening `SSL`, new for a new context (a reload) or after one accepted.
+  private func listeningSSL(_ context: TLSContext) -> OpaquePointer? {
+    if let ssl, self.context === context { return ssl }
     if let ssl { SSL_free(ssl) }
     ssl = nil
     OpenSSLErrorQueue.clear()
-    guard let fresh = SSL_new(context.context), let bio = BIO_new_dgram(descriptor, BIO_NOCLOSE)
-    else {
-      throw TLSError.fromQueue(.configuration, "DTLS listen", fallback: "SSL_new failed")
-    }
-    SSL_set_bio(fresh, bio, bio)
+    guard let fresh = SSL_new(context.context) else { return nil }
     _ = ctls_dtls_set_link_mtu(fresh, context.configuration.datagramMTU)
     SSL_set_accept_state(fresh)
     ssl = fresh
     self.context = context
+    return fresh
+  }
+
+  /// Makes `target` say `address`.
+  private static func setAddress(_ target: OpaquePointer, to address: SocketAddress) -> Bool {
+    address.withSockAddr { pointer, _ in
+      BIO_ADDR_rawmake(
+        target, Int32(pointer.pointee.sa_family), rawAddress(pointer), rawLength(address),
+        address.port.bigEndian)
+    } == 1
   }
 
   /// `address` as OpenSSL's BIO_ADDR; the caller frees it.
   static func bioAddress(_ address: SocketAddress) -> OpaquePointer? {
     guard let result = BIO_ADDR_new() else { return nil }
-    let ok = address.withSockAddr { pointer, _ in
-      BIO_ADDR_rawmake(
-        result, Int32(pointer.pointee.sa_family), rawAddress(pointer), rawLength(address),
-        address.port.bigEndian)
-    }
-    guard ok == 1 else {
+    guard setAddress(result, to: address) else {
       BIO_ADDR_free(result)
       return nil
     }
@@ -123,17 +199,4 @@ public final class DTLSListener {
     address.family == .ipv6 ? 16 : 4
   }
 
-  /// OpenSSL's BIO_ADDR as a `SocketAddress`.
-  static func socketAddress(_ address: OpaquePointer) -> SocketAddress? {
-    var bytes = [UInt8](repeating: 0, count: 16)
-    var length = 0
-    guard BIO_ADDR_rawaddress(address, &bytes, &length) == 1 else { return nil }
-    let port = UInt16(bigEndian: BIO_ADDR_rawport(address))
-    var text = [CChar](repeating: 0, count: 64)
-    let family = BIO_ADDR_family(address) == AF_INET6 ? AF_INET6 : AF_INET
-    guard inet_ntop(family, bytes, &text, socklen_t(text.count)) != nil else { return nil }
-    let host = String(
-      decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return SocketAddress(numericHost: host, port: port)
-  }
 }

@@ -14,7 +14,7 @@ struct ReflectionGuardTests {
   ) -> ReflectionGuard.Drop? {
     guardian.judge(
       size, from: SocketAddress(numericHost: peer, port: port)!, truncated: truncated,
-      localHost: Self.local.hostKey, localPort: Self.local.port, now: now)
+      localPort: Self.local.port, now: now)
   }
 
   @Test("sources no client has are refused, whatever the rates")
@@ -24,7 +24,11 @@ struct ReflectionGuardTests {
     for port: UInt16 in [7, 19, 53, 123, 1900, 11_211] {
       #expect(judge(&guardian, from: "10.0.0.1", port: port) == .reflectorPort)
     }
-    #expect(judge(&guardian, from: "127.0.0.1", port: 7007) == .ownAddress)
+    #expect(judge(&guardian, from: "127.0.0.1", port: 7007) == .ownPort)
+    // Another of the host's addresses (forged as the source: the echo would come back to the
+    // server there), or another echo server on the same port.
+    #expect(judge(&guardian, from: "127.0.0.2", port: 7007) == .ownPort)
+    #expect(judge(&guardian, from: "::1", port: 7007) == .ownPort)
     #expect(judge(&guardian, from: "127.0.0.1", port: 7008) == nil, "another port is a client")
     #expect(judge(&guardian, from: "10.0.0.1", port: 4000, truncated: true) == .truncated)
   }
@@ -60,5 +64,24 @@ struct ReflectionGuardTests {
     #expect(guardian.trackedSources == 1000)
     _ = judge(&guardian, from: "10.9.9.9", port: 4000, now: 5000)
     #expect(guardian.trackedSources == 1, "only the one just seen")
+  }
+
+  @Test("past the table's room, new sources share one source's limit instead of having none")
+  func overflow() {
+    var limits = UDPLimits()
+    limits.sourcePackets = 10
+    limits.globalPackets = 1_000_000
+    var guardian = ReflectionGuard(limits, now: 0)
+    for index in 0..<ReflectionGuard.maximumSources {
+      let address = "10.\(index >> 16).\((index >> 8) & 255).\(index & 255)"
+      #expect(judge(&guardian, from: address, port: 4000) == nil)
+    }
+    #expect(guardian.trackedSources == ReflectionGuard.maximumSources)
+    // Each of these is new, and not kept: together they get what one source gets.
+    let verdicts = (0..<20).map { judge(&guardian, from: "192.0.2.\($0)", port: 4000) }
+    #expect(verdicts.prefix(10).allSatisfy { $0 == nil })
+    #expect(verdicts.dropFirst(10).allSatisfy { $0 == .sourceRate })
+    // A tracked source keeps its own buckets.
+    #expect(judge(&guardian, from: "10.0.0.1", port: 4000) == nil)
   }
 }
