@@ -41,12 +41,18 @@ say() { printf '%s\n' "$*" >&2; }
 
 # start_server NAME KIND TRANSPORT: starts SecureEcho (KIND se), the NIO peer (nio) or the Go
 # peer (go) with the ECDSA development certificate (TRANSPORT tls), the RSA-2048 one (rsa) or
-# in plaintext (plain), extra echo-server options in SE_ARGS. Sets STARTED_PID, STARTED_PORT.
+# in plaintext (plain); SecureEcho also over UDP (udp) and DTLS (dtls). Extra echo-server
+# options in SE_ARGS. Sets STARTED_PID, STARTED_PORT.
 start_server() {
   local name=$1 kind=$2 transport=$3 cert=$CERT key=$KEY port="" pid command
   [[ $transport == rsa ]] && { cert=$RSA_CERT; key=$RSA_KEY; }
   case $kind:$transport in
     se:plain) command=("$SERVER" --plaintext) ;;
+    # The reflection guard's limits far above what one load generator sends: the run measures
+    # the echo, not the guard.
+    se:udp) command=("$SERVER" --udp --udp-source-limit 100000000,100000000000
+      --udp-global-limit 100000000,100000000000) ;;
+    se:dtls) command=("$SERVER" --dtls --cert "$cert" --key "$key") ;;
     se:*) command=("$SERVER" --cert "$cert" --key "$key") ;;
     nio:plain) command=("$NIO" --plaintext --threads "$SERVER_THREADS") ;;
     nio:*) command=("$NIO" --cert "$cert" --key "$key" --threads "$SERVER_THREADS") ;;

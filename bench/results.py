@@ -76,6 +76,8 @@ class Results:
             if j.get("handshakes"):
                 m["cpu_us_per_handshake"] = cpu * 1e6 / j["handshakes"]
         m["resumed"], m["handshakes"] = j.get("resumed"), j.get("handshakes")
+        for key in ("datagrams_sent", "datagrams_lost", "datagrams_reordered"):
+            m[key] = j.get(key)
         return m
 
     def strace(self, name):

@@ -10,7 +10,8 @@
 # server's bad moment; in the same rounds, SecureEcho's latency and handshakes once more with a
 # PROXY v2 header from the client and --metrics on, for what sitting behind a balancer costs.
 # Then what only SecureEcho is measured on (resumption, no tickets against OpenSSL's floor, idle
-# memory) and the classic peers (socat, ncat, stunnel4), once each.
+# memory), the classic peers (socat, ncat, stunnel4), once each, and the datagram echoes (UDP
+# and DTLS, SecureEcho and socat, in rounds: bench/datagrams.sh).
 # The server's CPU comes from /proc/PID/stat, its memory from /proc/PID/status. Writes the
 # generated part of BENCHMARKS.md (between the bench markers); raw results stay in
 # .build-bench/results/.
@@ -254,6 +255,9 @@ source "$ROOT/bench/syscalls.sh"
 
 # --- the classic peers ----------------------------------------------------------------------
 source "$ROOT/bench/classic-peers.sh"
+
+# --- datagrams: UDP and DTLS ----------------------------------------------------------------
+source "$ROOT/bench/datagrams.sh"
 
 put runtime_s "$(( $(date +%s) - START ))"
 python3 "$ROOT/bench/report.py" "$RESULTS" "$OUTPUT"
