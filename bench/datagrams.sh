@@ -18,16 +18,19 @@ put datagram_servers "${DATAGRAM_SERVERS[*]}"
 # start_socat_datagrams NAME TRANSPORT: socat on a free port, up once it echoes (UDP has no
 # listener to wait for). Sets STARTED_PID, STARTED_PORT.
 start_socat_datagrams() {
-  local name=$1 transport=$2 port pid address trust=()
+  local name=$1 transport=$2 port pid address trust=() idle
   port=$("${HELPER[@]}" port)
+  # -T: a child ends that long after its last datagram (UDP has no end of its own): a UDP
+  # child answers one datagram, so half a second; a DTLS child serves one peer's session.
   if [[ $transport == udp ]]; then
     address="UDP4-RECVFROM:$port,bind=127.0.0.1,fork"
+    idle=0.5
   else
     address="OPENSSL-DTLS-SERVER:$port,bind=127.0.0.1,cert=$CERT,key=$KEY,verify=0,fork"
     trust=(--cafile "$CA")
+    idle=10
   fi
-  # -T: a peer's process ends 10 s after its last datagram (UDP has no end of its own).
-  socat -T 10 "$address" PIPE >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  socat -T "$idle" "$address" PIPE >"$TMP/$name.out" 2>"$TMP/$name.err" &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 50); do
@@ -48,14 +51,16 @@ start_socat_datagrams() {
 datagram_round() {
   local server=$1 n=$2 transport=${1#*-} size=1472 client=()
   [[ $transport == dtls ]] && { size=1200; client=(--cafile "$CA"); }
+  local started=yes
   if [[ $server == secureecho-* ]]; then
-    start_server "$server.r$n" se "$transport" || return 0
+    start_server "$server.r$n" se "$transport" || started=no
   else
-    start_socat_datagrams "$server.r$n" "$transport" || {
-      echo "failed: did not start" >"$RESULTS/$server.latency.r$n.status"
-      echo "failed: did not start" >"$RESULTS/$server.throughput.r$n.status"
-      return 0
-    }
+    start_socat_datagrams "$server.r$n" "$transport" || started=no
+  fi
+  if [[ $started == no ]]; then
+    echo "failed: did not start" >"$RESULTS/$server.latency.r$n.status"
+    echo "failed: did not start" >"$RESULTS/$server.throughput.r$n.status"
+    return 0
   fi
   scenario "$server.latency.r$n" latency "$STARTED_PORT" "$STARTED_PID" --"$transport" \
     "${client[@]}" --connections 8 --size 64

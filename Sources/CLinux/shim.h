@@ -77,7 +77,10 @@ static inline int clinux_pktinfo_destination(struct msghdr *message,
       struct sockaddr_in6 *address = (struct sockaddr_in6 *)local;
       memset(local, 0, sizeof(*local));
       address->sin6_family = AF_INET6;
-      address->sin6_addr = ((struct clinux_in6_pktinfo *)CMSG_DATA(c))->ipi6_addr;
+      struct clinux_in6_pktinfo *info = (struct clinux_in6_pktinfo *)CMSG_DATA(c);
+      address->sin6_addr = info->ipi6_addr;
+      // A link-local address means nothing without its interface.
+      if (IN6_IS_ADDR_LINKLOCAL(&info->ipi6_addr)) address->sin6_scope_id = info->ipi6_ifindex;
       return 1;
     }
   }

@@ -2,7 +2,6 @@ import CLinux
 import Faults
 import Logging
 import Sockets
-import Synchronization
 import TLS
 
 #if canImport(Glibc)
@@ -145,6 +144,8 @@ public final class EchoServer: Sendable {
     let guardian =
       configuration.datagram && control.currentTLS == nil
       ? SharedReflectionGuard(configuration.udpLimits) : nil
+    let datagramPeers =
+      configuration.datagram && control.currentTLS != nil ? SharedDatagramPeers() : nil
     var endpoint: MetricsEndpoint?
     var metricsAddress: SocketAddress?
     if let (address, metrics) = configuration.metrics {
@@ -172,7 +173,7 @@ public final class EchoServer: Sendable {
         loop = try ServerLoop(
           index: index, listeners: descriptors, listenerFaults: listenerFaults, wakeup: wakeup,
           control: control, configuration: configuration, metrics: endpoint, udp: udp,
-          dtls: dtls, logger: logger)
+          dtls: dtls, datagramPeers: datagramPeers, logger: logger)
       } catch {
         abandon(loops)
         throw ServerError.resources("set up event loop", "\(error)")
@@ -351,7 +352,7 @@ private final class ServerState: Sendable {
     var joined = false
   }
 
-  private let running = Mutex(Running())
+  private let running = ThreadLock(Running())
 
   /// `listeners`: the first `echoListeners` are the echo service's, then the metrics one.
   func started(

@@ -17,14 +17,14 @@ final class ServerControl: Sendable {
   let maxConnections: Int
   private let phase = Atomic<Int>(Phase.running.rawValue)
   private let connections = Atomic<Int>(0)
-  private let tlsContext: Mutex<TLSContext?>
+  private let tlsContext: ThreadLock<TLSContext?>
   private let runningLoops = Atomic<Int>(0)
   /// Signalled when the last loop returns.
   let finished: EventFD
 
   init(maxConnections: Int, tls: TLSContext?) throws(SocketError) {
     self.maxConnections = maxConnections
-    self.tlsContext = Mutex(tls)
+    self.tlsContext = ThreadLock(tls)
     self.finished = try EventFD()
   }
 

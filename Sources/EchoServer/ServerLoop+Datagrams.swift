@@ -20,12 +20,16 @@ extension ServerLoop {
     for _ in 0..<Self.datagramBatchesPerWakeUp {
       let batch: DTLSListener.Batch
       do {
-        batch = try listener.receive(context) { datagramPeers.contains($0) }
+        batch = try listener.receive(context) { local, peer in
+          datagramPeers?.contains(local: local, peer: peer) ?? false
+        }
       } catch {
         // An error queued on the socket (an ICMP error of an earlier reply): it is consumed.
         logger.debug("DTLS receive failed: \(error)")
         continue
       }
+      statistics.dtlsCookiesSent.add(batch.answered)
+      statistics.dtlsDatagramsDropped.add(batch.dropped)
       for accepted in batch.accepted { admitDatagramPeer(accepted, context) }
       if !batch.full { return }
     }
@@ -61,7 +65,8 @@ extension ServerLoop {
         "accepted", metadata: ["peer": "\(accepted.peer)", "transport": "dtls"])
     }
     store(connection)
-    datagramPeers.insert(accepted.peer, descriptor: connection.descriptor)
+    datagramPeers?.insert(
+      local: accepted.local, peer: accepted.peer, descriptor: connection.descriptor)
     // Its ClientHello is in: the server's flight goes now, and the connection's timer follows
     // the flight's retransmission timer.
     drive(connection)

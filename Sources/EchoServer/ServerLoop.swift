@@ -47,15 +47,15 @@ final class ServerLoop {
   /// `--udp`: this loop's datagram sockets, and what it does with them.
   let udp: UDPEcho?
   /// `--dtls`: this loop's listener on each of its UDP sockets, by descriptor, and the peers
-  /// it has admitted.
+  /// every loop has admitted.
   let dtls: [Int32: DTLSListener]
-  var datagramPeers = DatagramPeers()
+  let datagramPeers: SharedDatagramPeers?
 
   init(
     index: Int, listeners: [Int32], listenerFaults: [Int32: FaultPlan], wakeup: EventFD,
     control: ServerControl,
     configuration: ServerConfiguration, metrics: MetricsEndpoint?, udp: UDPEcho? = nil,
-    dtls: [DTLSListener] = [], logger: Logger
+    dtls: [DTLSListener] = [], datagramPeers: SharedDatagramPeers? = nil, logger: Logger
   ) throws(SocketError) {
     self.epoll = try Epoll()
     self.listeners = listeners
@@ -80,6 +80,7 @@ final class ServerLoop {
     try epoll.add(wakeup.descriptor, .readable, token: UInt64(wakeup.descriptor))
     self.udp = udp
     self.dtls = Dictionary(uniqueKeysWithValues: dtls.map { ($0.descriptor, $0) })
+    self.datagramPeers = datagramPeers
     for descriptor in datagramSockets {
       try epoll.add(descriptor, .readable, token: UInt64(descriptor))
     }
@@ -286,7 +287,7 @@ final class ServerLoop {
     // of a connection is ever duplicated. One system call less per connection.
     connections.remove(at: connection.descriptor)
     timers.remove(connection)
-    if connection.isDatagram { datagramPeers.remove(descriptor: connection.descriptor) }
+    if connection.isDatagram { datagramPeers?.remove(descriptor: connection.descriptor) }
     statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)

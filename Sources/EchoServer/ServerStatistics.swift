@@ -42,6 +42,9 @@ final class LoopStatistics: Sendable {
   let datagramsOut = Counter()
   let datagramBytesOut = Counter()
   private let datagramDrops = ReflectionGuard.Drop.allCases.map { _ in Counter() }
+  /// `--dtls`: HelloVerifyRequests sent, and datagrams the listening sockets dropped.
+  let dtlsCookiesSent = Counter()
+  let dtlsDatagramsDropped = Counter()
 
   func closed(_ reason: CloseReason) { closes[reason.rawValue].add(1) }
   func datagramDropped(_ reason: ReflectionGuard.Drop) { datagramDrops[reason.rawValue].add(1) }
@@ -61,7 +64,8 @@ final class LoopStatistics: Sendable {
       proxyHeaders: proxyHeaders.map(\.current), faultsApplied: faults.map(\.current),
       datagramsIn: datagramsIn.current, datagramBytesIn: datagramBytesIn.current,
       datagramsOut: datagramsOut.current, datagramBytesOut: datagramBytesOut.current,
-      datagramDrops: datagramDrops.map(\.current))
+      datagramDrops: datagramDrops.map(\.current), dtlsCookiesSent: dtlsCookiesSent.current,
+      dtlsDatagramsDropped: dtlsDatagramsDropped.current)
   }
 }
 
@@ -94,6 +98,9 @@ public struct ServerStatistics: Sendable, Equatable {
   public var datagramsOut = 0
   public var datagramBytesOut = 0
   public var datagramDrops = Array(repeating: 0, count: ReflectionGuard.Drop.allCases.count)
+  /// `--dtls`: HelloVerifyRequests sent, and datagrams the listening sockets dropped.
+  public var dtlsCookiesSent = 0
+  public var dtlsDatagramsDropped = 0
 
   public static func + (lhs: Self, rhs: Self) -> Self {
     var sum = lhs
@@ -115,6 +122,8 @@ public struct ServerStatistics: Sendable, Equatable {
     sum.datagramsOut += rhs.datagramsOut
     sum.datagramBytesOut += rhs.datagramBytesOut
     sum.datagramDrops = zip(sum.datagramDrops, rhs.datagramDrops).map(+)
+    sum.dtlsCookiesSent += rhs.dtlsCookiesSent
+    sum.dtlsDatagramsDropped += rhs.dtlsDatagramsDropped
     return sum
   }
 
@@ -150,6 +159,10 @@ public struct ServerStatistics: Sendable, Equatable {
       fields["faults_applied_\(kind.counterName)"] = faultsApplied(kind)
     }
     fields.merge(datagramFields) { $1 }
+    if dtlsCookiesSent > 0 || dtlsDatagramsDropped > 0 {
+      fields["dtls_cookies_sent"] = dtlsCookiesSent
+      fields["dtls_datagrams_dropped"] = dtlsDatagramsDropped
+    }
     return fields
   }
 

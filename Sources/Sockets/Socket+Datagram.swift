@@ -29,20 +29,15 @@ extension Socket {
   ///
   /// `SO_REUSEPORT` lets each loop and each DTLS peer have a socket on the same address, and
   /// only sockets of the same user join them (`SO_REUSEADDR` would let any user's socket take
-  /// the port's datagrams). `exclusive` first makes sure no socket has the port yet: another
-  /// server of the same user would otherwise silently share its datagrams.
+  /// the port's datagrams). An `exclusive` socket is bound without it, so the bind fails if any
+  /// socket has the port (and port 0 gets one no socket has: with `SO_REUSEPORT` the kernel
+  /// may hand out a port this user's sockets already share), and turns it on afterwards, for
+  /// the others to join.
   public static func datagramListening(
     on address: SocketAddress, packetInfo: Bool, exclusive: Bool = false
   ) throws(SocketError) -> Socket {
-    if exclusive && address.port != 0 {
-      // A socket without SO_REUSEPORT cannot bind a port any other socket has.
-      let probe = try Socket.udp(address.family)
-      defer { probe.close() }
-      try probe.restrictToIPv6(address.family)
-      try probe.bind(address)
-    }
     let socket = try Socket.udp(address.family, nonBlocking: true)
-    try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT")
+    if !exclusive { try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
     try socket.restrictToIPv6(address.family)
     if packetInfo {
       if address.family == .ipv6 {
@@ -53,6 +48,7 @@ extension Socket {
       }
     }
     try socket.bind(address)
+    if exclusive { try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
     return socket
   }
 
@@ -69,7 +65,26 @@ extension Socket {
     try peer.withSockAddr { (pointer, length) throws(SocketError) in
       try syscall("connect to \(peer)") { Glibc.connect(socket.descriptor, pointer, length) }
     }
+    socket.discardStrangers(to: peer)
     return socket
+  }
+
+  /// Between its bind and its connect a socket takes datagrams of any client: those still
+  /// queued, up to the first of `peer`'s, are dropped (their senders send again, as UDP
+  /// clients do), so that they never reach the peer's DTLS connection.
+  private func discardStrangers(to peer: SocketAddress) {
+    var byte: UInt8 = 0
+    while true {
+      var storage = sockaddr_storage()
+      var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+      let peeked = withUnsafeMutablePointer(to: &storage) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          recvfrom(open, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC), $0, &length)
+        }
+      }
+      guard peeked >= 0, SocketAddress(storage: storage, length: length) != peer else { return }
+      _ = Glibc.recv(open, &byte, 1, Int32(MSG_DONTWAIT))
+    }
   }
 
   /// A blocking UDP socket connected to `address`: a client's, which receives from the server

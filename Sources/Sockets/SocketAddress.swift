@@ -107,6 +107,22 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// The same address (and IPv6 scope) with another port.
+  public func withPort(_ port: UInt16) -> SocketAddress {
+    var copy = self
+    withUnsafeMutableBytes(of: &copy.storage) { raw in
+      switch family {
+      case .ipv4:
+        raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port =
+          port.bigEndian
+      case .ipv6:
+        raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_port =
+          port.bigEndian
+      }
+    }
+    return copy
+  }
+
   /// The address alone, numeric (`127.0.0.1`, `::1`).
   public var host: String {
     var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)

@@ -1,6 +1,5 @@
 import CTLS
 import Sockets
-import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -242,7 +241,7 @@ final class TicketKeyRing: Sendable {
   }
 
   let lifetimeSeconds: Int64
-  private let keys: Mutex<[Key]>
+  private let keys: ThreadLock<[Key]>
   /// AES-256-CBC, fetched once: an implicit fetch per ticket costs a name lookup under a lock.
   /// `nonisolated(unsafe)`: a fetched EVP_CIPHER is immutable and OpenSSL counts its references
   /// with atomics, so every loop thread may use it.
@@ -250,7 +249,7 @@ final class TicketKeyRing: Sendable {
 
   init(lifetimeSeconds: Int64) {
     self.lifetimeSeconds = max(1, lifetimeSeconds)
-    keys = Mutex([Self.newKey()])
+    keys = ThreadLock([Self.newKey()])
     guard let cipher = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil) else {
       preconditionFailure("OpenSSL has no AES-256-CBC")
     }

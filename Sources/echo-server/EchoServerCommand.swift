@@ -202,9 +202,9 @@ struct EchoServerCommand: ParsableCommand {
     configuration.datagram = datagrams.isDatagram
     configuration.udpLimits = try datagrams.limits()
     if let address = try balancer.metricsAddress() {
-      let metrics = ServerMetrics(version: Self.configuration.version, udp: datagrams.udp) {
-        sink.dropped
-      }
+      let metrics = ServerMetrics(
+        version: Self.configuration.version, udp: datagrams.udp, dtls: datagrams.dtls
+      ) { sink.dropped }
       configuration.metrics = (address, metrics)
     }
     let server: EchoServer

@@ -91,6 +91,31 @@ struct MetricsTests {
     #expect(samples["secureecho_udp_datagrams_dropped_total{reason=source_rate}"] == 0)
   }
 
+  @Test("--dtls: ClientHellos answered with a cookie, and datagrams dropped, are counted")
+  func dtlsAdmission() async throws {
+    let server = try await DTLSEchoTests.server(["--metrics", "127.0.0.1:0"])
+    defer { _ = server.stop() }
+    let port = try metricsPort(server)
+    let dtlsPort = server.port
+    let hello = try await DTLSEchoTests.clientHello()
+    let verifyRequest = try await runBlocking {
+      let client = try connectUDP(port: dtlsPort)
+      try client.sendDatagram(Data("not a ClientHello".utf8))
+      try client.sendDatagram(hello)
+      return try client.receiveDatagram(withinMilliseconds: 5000)
+    }
+    #expect(verifyRequest != nil, "the ClientHello was answered")
+    _ = try await Deadline(seconds: 20).poll {
+      String(decoding: try get("/metrics", port: port).body, as: UTF8.self).contains(
+        "secureecho_dtls_cookies_sent_total 1\n")
+    }
+    let samples = try await parse(try get("/metrics", port: port).body)
+    #expect(samples["secureecho_dtls_cookies_sent_total"] == 1)
+    #expect(samples["secureecho_dtls_datagrams_dropped_total"] == 1)
+    #expect(samples["secureecho_connections_accepted_total"] == 0, "no state before the cookie")
+    #expect(samples["secureecho_udp_datagrams_received_total"] == nil, "UDP's families: --udp's")
+  }
+
   @Test("HEAD has the headers and no body; other paths 404, other methods 405")
   func otherRequests() async throws {
     let server = try await ServerProcess.start(.plaintext, extraArguments: ["--metrics", "0"])

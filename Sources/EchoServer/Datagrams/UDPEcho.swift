@@ -1,12 +1,11 @@
 import Sockets
-import Synchronization
 
 /// The reflection guard every loop consults, behind one lock taken once per batch.
 final class SharedReflectionGuard: Sendable {
-  private let state: Mutex<ReflectionGuard>
+  private let state: ThreadLock<ReflectionGuard>
 
   init(_ limits: ReflectionGuard.Limits) {
-    state = Mutex(ReflectionGuard(limits, now: MonotonicClock.milliseconds()))
+    state = ThreadLock(ReflectionGuard(limits, now: MonotonicClock.milliseconds()))
   }
 
   func withLock<T>(_ body: (inout ReflectionGuard) -> T) -> T {

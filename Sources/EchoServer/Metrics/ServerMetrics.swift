@@ -20,12 +20,17 @@ public final class ServerMetrics: Sendable {
   private let version: String
   /// The log sink's count, which the executable owns.
   private let logLinesDropped: @Sendable () -> Int
-  /// `--udp`: the datagram families are shown, and only then.
+  /// `--udp`, `--dtls`: their datagram families are shown, and only then.
   private let udp: Bool
+  private let dtls: Bool
 
-  public init(version: String, udp: Bool = false, logLinesDropped: @escaping @Sendable () -> Int) {
+  public init(
+    version: String, udp: Bool = false, dtls: Bool = false,
+    logLinesDropped: @escaping @Sendable () -> Int
+  ) {
     self.version = version
     self.udp = udp
+    self.dtls = dtls
     self.logLinesDropped = logLinesDropped
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
@@ -130,6 +135,16 @@ public final class ServerMetrics: Sendable {
           "secureecho_udp_datagrams_dropped_total", "UDP datagrams not echoed, by why.",
           statistics.datagramDrops[reason.rawValue], [("reason", reason.name)])
       }
+    }
+    if dtls {
+      counter(
+        "secureecho_dtls_cookies_sent_total",
+        "HelloVerifyRequests sent: ClientHellos without a valid cookie, answered statelessly.",
+        statistics.dtlsCookiesSent)
+      counter(
+        "secureecho_dtls_datagrams_dropped_total",
+        "Datagrams the DTLS listening sockets dropped: not a ClientHello, a bad cookie, cut.",
+        statistics.dtlsDatagramsDropped)
     }
     counter(
       "secureecho_log_lines_dropped_total", "Log lines dropped because stderr did not keep up.",

@@ -42,8 +42,9 @@ public final class DTLSListener {
   /// What one batch brought.
   public struct Batch {
     public var accepted: [Accepted] = []
-    /// ClientHellos answered with a cookie, and datagrams dropped (not a ClientHello, a bad
-    /// cookie, from a peer already admitted, cut).
+    /// ClientHellos answered with a cookie (HelloVerifyRequests sent), and datagrams dropped
+    /// (not a ClientHello, a bad cookie, from a peer already admitted, cut, or an answer the
+    /// socket did not take).
     public var answered = 0
     public var dropped = 0
     /// The socket may hold more: the batch was full.
@@ -82,36 +83,38 @@ public final class DTLSListener {
 
   /// Reads what waits on the socket, a batch at most, and answers or admits each datagram.
   /// `context` is the server's current one: a reload applies to the next listening `SSL`.
-  /// `isAdmitted`: whether a peer already has its connection (its ClientHello came again
-  /// before its own socket existed); its datagrams are dropped here.
+  /// `isAdmitted(local, peer)`: whether a peer already has its connection to that local
+  /// address (its ClientHello came again before its own socket existed); its datagrams are
+  /// dropped here.
   public func receive(
-    _ context: TLSContext, isAdmitted: (SocketAddress) -> Bool
+    _ context: TLSContext, isAdmitted: (SocketAddress, SocketAddress) -> Bool
   ) throws(SocketError) -> Batch {
     var result = Batch()
     let count = try batch.receive(from: descriptor)
     result.full = count == batch.capacity
     for index in 0..<count {
       let datagram = batch.datagram(index)
+      let local = datagram.local?.withPort(self.local.port) ?? self.local
       // Admitted before, or a moment ago in this batch.
-      let known = isAdmitted(datagram.peer) || result.accepted.contains { $0.peer == datagram.peer }
+      let known =
+        isAdmitted(local, datagram.peer)
+        || result.accepted.contains { $0.peer == datagram.peer && $0.local == local }
       guard !datagram.truncated, !known else {
         result.dropped += 1
         continue
       }
-      let local = datagram.local.flatMap {
-        SocketAddress(numericHost: $0.host, port: self.local.port)
-      }
       switch listen(datagram.bytes, from: datagram.peer, context) {
       case .accepted(let ssl):
-        result.accepted.append(Accepted(ssl: ssl, peer: datagram.peer, local: local ?? self.local))
+        result.accepted.append(Accepted(ssl: ssl, peer: datagram.peer, local: local))
       case .answer(let reply):
-        let sent = reply.withUnsafeBytes { batch.mark(index, replyingWith: $0) }
-        if sent { result.answered += 1 } else { result.dropped += 1 }
+        if !reply.withUnsafeBytes({ batch.mark(index, replyingWith: $0) }) { result.dropped += 1 }
       case .dropped:
         result.dropped += 1
       }
     }
-    if result.answered > 0 { _ = batch.echoMarked(on: descriptor) }
+    let sent = batch.echoMarked(on: descriptor)
+    result.answered = sent.sent
+    result.dropped += sent.failed
     return result
   }
 

@@ -1,6 +1,6 @@
 import CTLS
 import Faults
-import Synchronization
+import Sockets
 
 #if canImport(Glibc)
   import Glibc
@@ -31,7 +31,7 @@ public final class ScenarioIssuer: Sendable {
   /// RSA-768: below OpenSSL's default security level 1 (80 bits), above what TLS 1.3's RSA-PSS
   /// signatures need, so the handshake reaches the client's check of the key.
   private let weakKey: PrivateKey
-  private let cache = Mutex(IdentityCache())
+  private let cache = ThreadLock(IdentityCache())
 
   public init(directory: String) throws(TLSError) {
     func pair(_ name: String, _ what: String) throws(TLSError) -> (Certificate, PrivateKey) {

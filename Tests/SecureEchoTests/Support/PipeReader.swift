@@ -23,6 +23,16 @@ struct PipeReader {
     }
   }
 
+  /// Reads until EOF or the deadline, blocking in `poll(2)`: for `runBlocking`, when a child
+  /// must not wait on the test's scheduler (a writer it gives up on after a few seconds).
+  mutating func readToEnd(before deadline: Deadline) {
+    while !reachedEOF && !deadline.hasPassed {
+      var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+      guard poll(&entry, 1, min(100, deadline.remainingMilliseconds)) > 0 else { continue }
+      readAvailable()
+    }
+  }
+
   /// Reads whatever the pipe holds now.
   mutating func readAvailable() {
     var chunk = [UInt8](repeating: 0, count: 4096)

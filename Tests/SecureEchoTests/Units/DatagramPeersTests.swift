@@ -9,10 +9,16 @@ struct DatagramPeersTests {
   @Test("a peer is known while its connection lasts, and only that connection forgets it")
   func lifetime() {
     var peers = DatagramPeers()
-    let peer = SocketAddress(numericHost: "127.0.0.1", port: 40_000)!
-    let other = SocketAddress(numericHost: "127.0.0.1", port: 40_001)!
+    let local = SocketAddress(numericHost: "127.0.0.1", port: 4433)!
+    let peer = DatagramPeers.Pair(
+      local: local, peer: SocketAddress(numericHost: "127.0.0.1", port: 40_000)!)
+    let other = DatagramPeers.Pair(
+      local: local, peer: SocketAddress(numericHost: "127.0.0.1", port: 40_001)!)
+    // The same client toward another of the server's addresses is another pair.
+    let elsewhere = DatagramPeers.Pair(
+      local: SocketAddress(numericHost: "127.0.0.2", port: 4433)!, peer: peer.peer)
     peers.insert(peer, descriptor: 10)
-    #expect(peers.contains(peer) && !peers.contains(other))
+    #expect(peers.contains(peer) && !peers.contains(other) && !peers.contains(elsewhere))
     // The same address and port again, on a new connection, after the first closed late:
     // the old one's close must not forget the new one.
     peers.insert(peer, descriptor: 11)
