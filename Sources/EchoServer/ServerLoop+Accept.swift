@@ -118,15 +118,8 @@ extension ServerLoop {
       }
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
-      control.releaseConnection()
       transport.close()
-      statistics.closed(.error)
-      // Info, like every per-connection line: under memory pressure there may be one per
-      // connection, and they must not grow the log buffer without bound.
-      logger.info(
-        "connection setup failed",
-        metadata: ["peer": "\(peer)", "reason": "error", "detail": "\(error)"])
-      return
+      return setupFailed(peer: peer, error)
     }
     // Plaintext has no ClientHello to decide in: the listener's faults are drawn now.
     let connection = Connection(
@@ -150,5 +143,17 @@ extension ServerLoop {
     {
       drive(connection)
     }
+  }
+
+  /// An admitted connection that could not be set up (no memory, no descriptor): it gives back
+  /// its place and is counted as an error.
+  func setupFailed(peer: SocketAddress, _ error: any Error) {
+    control.releaseConnection()
+    statistics.closed(.error)
+    // Info, like every per-connection line: under memory pressure there may be one per
+    // connection, and they must not grow the log buffer without bound.
+    logger.info(
+      "connection setup failed",
+      metadata: ["peer": "\(peer)", "reason": "error", "detail": "\(error)"])
   }
 }

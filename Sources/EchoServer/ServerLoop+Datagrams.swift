@@ -50,12 +50,7 @@ extension ServerLoop {
       transport = .tls(try TLSStream(accepted: accepted, socket: socket, context: context))
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
-      control.releaseConnection()
-      statistics.closed(.error)
-      logger.info(
-        "connection setup failed",
-        metadata: ["peer": "\(accepted.peer)", "reason": "error", "detail": "\(error)"])
-      return
+      return setupFailed(peer: accepted.peer, error)
     }
     let connection = Connection(
       transport: transport, peer: accepted.peer.description, service: self.context.service,

@@ -52,6 +52,8 @@ final class DatagramBenchLoop {
   deinit { buffer.deallocate() }
 
   func run() -> BenchResult {
+    // A DTLS server keeps a peer until its idle timeout unless told it ended.
+    defer { closeAll() }
     for slot in slots { open(slot) }
     handshake()
     clock.arriveAndWaitForStart()
@@ -65,6 +67,17 @@ final class DatagramBenchLoop {
       expire()
     }
     return result
+  }
+
+  /// Sends each peer's close_notify (one datagram, which may be lost: the server's idle
+  /// timeout is the fallback) and closes its socket.
+  private func closeAll() {
+    for descriptor in peers.keys {
+      if let peer = peers[descriptor], peer.handshakeDone, peer.transport.isTLS {
+        _ = try? peer.transport.closeOutput()
+      }
+      drop(descriptor)
+    }
   }
 
   private func open(_ slot: Int) {

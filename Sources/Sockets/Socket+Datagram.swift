@@ -15,11 +15,7 @@ extension Socket {
   public static func udp(
     _ family: SocketAddress.Family, nonBlocking: Bool = false
   ) throws(SocketError) -> Socket {
-    var type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-    if nonBlocking { type |= Int32(SOCK_NONBLOCK.rawValue) }
-    let domain = family == .ipv6 ? AF_INET6 : AF_INET
-    let fd = try syscall("create UDP socket") { Glibc.socket(domain, type, 0) }
-    return Socket(owning: fd)
+    try create(family, Int32(SOCK_DGRAM.rawValue), nonBlocking, "create UDP socket")
   }
 
   /// A non-blocking UDP socket bound to `address` (port 0: the kernel picks). With

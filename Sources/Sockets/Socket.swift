@@ -53,10 +53,17 @@ public final class Socket {
   public static func tcp(
     _ family: SocketAddress.Family, nonBlocking: Bool = false
   ) throws(SocketError) -> Socket {
-    var type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    try create(family, Int32(SOCK_STREAM.rawValue), nonBlocking, "create socket")
+  }
+
+  /// A new socket of `type` (`SOCK_STREAM`, `SOCK_DGRAM`), close-on-exec.
+  static func create(
+    _ family: SocketAddress.Family, _ type: Int32, _ nonBlocking: Bool, _ operation: String
+  ) throws(SocketError) -> Socket {
+    var type = type | Int32(SOCK_CLOEXEC.rawValue)
     if nonBlocking { type |= Int32(SOCK_NONBLOCK.rawValue) }
     let domain = family == .ipv6 ? AF_INET6 : AF_INET
-    let fd = try syscall("create socket") { Glibc.socket(domain, type, 0) }
+    let fd = try syscall(operation) { Glibc.socket(domain, type, 0) }
     return Socket(owning: fd)
   }
 
