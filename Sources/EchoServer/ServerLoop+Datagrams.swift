@@ -36,21 +36,30 @@ extension ServerLoop {
   }
 
   private func admitDatagramPeer(_ accepted: DTLSListener.Accepted, _ context: TLSContext) {
+    let (local, peer) = (accepted.local, accepted.peer)
+    // Claimed before the setup, not after: another loop may be handed the same peer's
+    // ClientHello (a retransmission, with its cookie) meanwhile.
+    if let datagramPeers, !datagramPeers.claim(local: local, peer: peer) {
+      statistics.dtlsDatagramsDropped.add(1)
+      return
+    }
     statistics.accepted.add(1)
     guard control.admitConnection() else {
+      datagramPeers?.release(local: local, peer: peer)
       statistics.closed(.refusedAtLimit)
-      refusals.note(.refusedAtLimit, peer: accepted.peer, now: now, logger: logger)
+      refusals.note(.refusedAtLimit, peer: peer, now: now, logger: logger)
       return
     }
     let transport: Transport
     do {
       // From the address the client wrote to, even on a wildcard listener: the client
       // takes datagrams from that one alone.
-      let socket = try Socket.connectedDatagram(local: accepted.local, peer: accepted.peer)
+      let socket = try Socket.connectedDatagram(local: local, peer: peer)
       transport = .tls(try TLSStream(accepted: accepted, socket: socket, context: context))
       try epoll.add(socket.descriptor, .readable, token: UInt64(socket.descriptor))
     } catch {
-      return setupFailed(peer: accepted.peer, error)
+      datagramPeers?.release(local: local, peer: peer)
+      return setupFailed(peer: peer, error)
     }
     let connection = Connection(
       transport: transport, peer: accepted.peer.description, service: self.context.service,
@@ -60,8 +69,7 @@ extension ServerLoop {
         "accepted", metadata: ["peer": "\(accepted.peer)", "transport": "dtls"])
     }
     store(connection)
-    datagramPeers?.insert(
-      local: accepted.local, peer: accepted.peer, descriptor: connection.descriptor)
+    datagramPeers?.attach(local: local, peer: peer, descriptor: connection.descriptor)
     // Its ClientHello is in: the server's flight goes now, and the connection's timer follows
     // the flight's retransmission timer.
     drive(connection)

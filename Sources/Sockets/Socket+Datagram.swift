@@ -61,26 +61,20 @@ extension Socket {
     try peer.withSockAddr { (pointer, length) throws(SocketError) in
       try syscall("connect to \(peer)") { Glibc.connect(socket.descriptor, pointer, length) }
     }
-    socket.discardStrangers(to: peer)
+    socket.discardQueued()
     return socket
   }
 
-  /// Between its bind and its connect a socket takes datagrams of any client: those still
-  /// queued, up to the first of `peer`'s, are dropped (their senders send again, as UDP
-  /// clients do), so that they never reach the peer's DTLS connection.
-  private func discardStrangers(to peer: SocketAddress) {
+  /// Between its bind and its connect a socket takes datagrams of any client: everything
+  /// queued then is dropped, so that no stranger's datagram reaches the peer's DTLS connection
+  /// (their senders send again, as UDP clients do). The peer's own can only be its ClientHello
+  /// again, already taken in: the server has not answered it yet.
+  private func discardQueued() {
     var byte: UInt8 = 0
-    while true {
-      var storage = sockaddr_storage()
-      var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-      let peeked = withUnsafeMutablePointer(to: &storage) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          recvfrom(open, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC), $0, &length)
-        }
-      }
-      guard peeked >= 0, SocketAddress(storage: storage, length: length) != peer else { return }
-      _ = Glibc.recv(open, &byte, 1, Int32(MSG_DONTWAIT))
-    }
+    // An error (a queued ICMP one, EINTR) is consumed by the call that reports it: go on.
+    while Glibc.recv(open, &byte, 1, Int32(MSG_DONTWAIT)) >= 0
+      || (errno != EAGAIN && errno != EWOULDBLOCK)
+    {}
   }
 
   /// A blocking UDP socket connected to `address`: a client's, which receives from the server

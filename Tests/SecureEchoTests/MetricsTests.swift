@@ -106,8 +106,9 @@ struct MetricsTests {
     }
     #expect(verifyRequest != nil, "the ClientHello was answered")
     _ = try await Deadline(seconds: 20).poll {
-      String(decoding: try get("/metrics", port: port).body, as: UTF8.self).contains(
-        "secureecho_dtls_cookies_sent_total 1\n")
+      let body = String(decoding: try get("/metrics", port: port).body, as: UTF8.self)
+      return body.contains("secureecho_dtls_cookies_sent_total 1\n")
+        && body.contains("secureecho_dtls_datagrams_dropped_total 1\n")
     }
     let samples = try await parse(try get("/metrics", port: port).body)
     #expect(samples["secureecho_dtls_cookies_sent_total"] == 1)

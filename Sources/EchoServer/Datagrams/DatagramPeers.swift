@@ -13,12 +13,28 @@ struct DatagramPeers {
 
   private var byPair: [Pair: Int32] = [:]
   private var byDescriptor: [Int32: Pair] = [:]
+  /// A pair claimed whose connection is being set up.
+  private static let unattached: Int32 = -1
 
   func contains(_ pair: Pair) -> Bool { byPair[pair] != nil }
 
-  mutating func insert(_ pair: Pair, descriptor: Int32) {
+  /// Takes `pair` for a connection about to be set up; false if it is taken already (by a
+  /// connection, or by another loop setting one up this moment).
+  mutating func claim(_ pair: Pair) -> Bool {
+    guard byPair[pair] == nil else { return false }
+    byPair[pair] = Self.unattached
+    return true
+  }
+
+  /// The connection on `descriptor` now has `pair`.
+  mutating func attach(_ pair: Pair, descriptor: Int32) {
     byPair[pair] = descriptor
     byDescriptor[descriptor] = pair
+  }
+
+  /// A claim whose connection was never set up.
+  mutating func release(_ pair: Pair) {
+    if byPair[pair] == Self.unattached { byPair[pair] = nil }
   }
 
   /// The connection on `descriptor` closed.
@@ -39,8 +55,16 @@ final class SharedDatagramPeers: Sendable {
     state.withLock { $0.contains(.init(local: local, peer: peer)) }
   }
 
-  func insert(local: SocketAddress, peer: SocketAddress, descriptor: Int32) {
-    state.withLock { $0.insert(.init(local: local, peer: peer), descriptor: descriptor) }
+  func claim(local: SocketAddress, peer: SocketAddress) -> Bool {
+    state.withLock { $0.claim(.init(local: local, peer: peer)) }
+  }
+
+  func attach(local: SocketAddress, peer: SocketAddress, descriptor: Int32) {
+    state.withLock { $0.attach(.init(local: local, peer: peer), descriptor: descriptor) }
+  }
+
+  func release(local: SocketAddress, peer: SocketAddress) {
+    state.withLock { $0.release(.init(local: local, peer: peer)) }
   }
 
   func remove(descriptor: Int32) { state.withLock { $0.remove(descriptor: descriptor) } }
