@@ -20,9 +20,7 @@ extension ServerLoop {
     for _ in 0..<Self.datagramBatchesPerWakeUp {
       let batch: DTLSListener.Batch
       do {
-        batch = try listener.receive(context) { local, peer in
-          datagramPeers?.contains(local: local, peer: peer) ?? false
-        }
+        batch = try listener.receive(context)
       } catch {
         // An error queued on the socket (an ICMP error of an earlier reply): it is consumed.
         logger.debug("DTLS receive failed: \(error)")
@@ -37,8 +35,9 @@ extension ServerLoop {
 
   private func admitDatagramPeer(_ accepted: DTLSListener.Accepted, _ context: TLSContext) {
     let (local, peer) = (accepted.local, accepted.peer)
-    // Claimed before the setup, not after: another loop may be handed the same peer's
-    // ClientHello (a retransmission, with its cookie) meanwhile.
+    // A peer admitted already, or being admitted by another loop (its ClientHello came again,
+    // with its cookie, before its own socket existed): a second socket on the same pair of
+    // addresses would take half of its datagrams. Claimed before the setup, not after.
     if let datagramPeers, !datagramPeers.claim(local: local, peer: peer) {
       statistics.dtlsDatagramsDropped.add(1)
       return

@@ -46,14 +46,10 @@ struct DatagramPeers {
   var count: Int { byPair.count }
 }
 
-/// The loops' one `DatagramPeers`, behind a lock taken per datagram a DTLS listener reads and
-/// per DTLS connection opened and closed: never on the data path.
+/// The loops' one `DatagramPeers`, behind a lock taken per DTLS connection admitted and
+/// closed: never per datagram.
 final class SharedDatagramPeers: Sendable {
   private let state = ThreadLock(DatagramPeers())
-
-  func contains(local: SocketAddress, peer: SocketAddress) -> Bool {
-    state.withLock { $0.contains(.init(local: local, peer: peer)) }
-  }
 
   func claim(local: SocketAddress, peer: SocketAddress) -> Bool {
     state.withLock { $0.claim(.init(local: local, peer: peer)) }

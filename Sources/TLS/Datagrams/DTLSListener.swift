@@ -43,8 +43,7 @@ public final class DTLSListener {
   public struct Batch {
     public var accepted: [Accepted] = []
     /// ClientHellos answered with a cookie (HelloVerifyRequests sent), and datagrams dropped
-    /// (not a ClientHello, a bad cookie, from a peer already admitted, cut, or an answer the
-    /// socket did not take).
+    /// (not a ClientHello, a bad cookie, cut, or an answer the socket did not take).
     public var answered = 0
     public var dropped = 0
     /// The socket may hold more: the batch was full.
@@ -83,23 +82,16 @@ public final class DTLSListener {
 
   /// Reads what waits on the socket, a batch at most, and answers or admits each datagram.
   /// `context` is the server's current one: a reload applies to the next listening `SSL`.
-  /// `isAdmitted(local, peer)`: whether a peer already has its connection to that local
-  /// address (its ClientHello came again before its own socket existed); its datagrams are
-  /// dropped here.
-  public func receive(
-    _ context: TLSContext, isAdmitted: (SocketAddress, SocketAddress) -> Bool
-  ) throws(SocketError) -> Batch {
+  /// A peer accepted twice (its ClientHello came again, with its cookie, before its own
+  /// socket existed) is the caller's to refuse: another loop's listener may accept it too.
+  public func receive(_ context: TLSContext) throws(SocketError) -> Batch {
     var result = Batch()
     let count = try batch.receive(from: descriptor)
     result.full = count == batch.capacity
     for index in 0..<count {
       let datagram = batch.datagram(index)
       let local = datagram.local?.withPort(self.local.port) ?? self.local
-      // Admitted before, or a moment ago in this batch.
-      let known =
-        isAdmitted(local, datagram.peer)
-        || result.accepted.contains { $0.peer == datagram.peer && $0.local == local }
-      guard !datagram.truncated, !known else {
+      guard !datagram.truncated else {
         result.dropped += 1
         continue
       }
