@@ -288,7 +288,6 @@ final class ServerLoop {
     connections.remove(at: connection.descriptor)
     timers.remove(connection)
     if connection.isDatagram { datagramPeers?.remove(descriptor: connection.descriptor) }
-    statistics.active.add(-1)
     control.releaseConnection()
     statistics.closed(reason)
     // Every TLS handshake begun ends up in handshakes_ok or handshakes_failed, whatever ended
@@ -301,6 +300,10 @@ final class ServerLoop {
     connection.takeDecision(context)
     // Cut short inside the header: a timeout, a drain, an error of the socket.
     if connection.awaitsProxyOutcome { statistics.proxyHeader(.truncated) }
+    // Last, after everything else this close counts: a reader that sees the connection gone
+    // (the snapshot loads `active` with acquire ordering) sees its reason and its timer gone.
+    statistics.timers.set(timers.count)
+    statistics.active.add(-1)
     ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)
     connection.close()
     noteMemoryFreed()

@@ -3,18 +3,21 @@ import Synchronization
 
 /// A counter that one thread writes and any thread reads. With a single writer, a plain load
 /// and store is exact, and costs no locked read-modify-write instruction on the data path.
+/// Stores release and reads acquire (plain moves on x86): a reader that sees one counter's new
+/// value sees every counter its loop changed before it, which `LoopStatistics.snapshot` and
+/// `ServerLoop.close` rely on.
 final class Counter: Sendable {
   private let value = Atomic<Int>(0)
 
   /// For the owning loop's thread only.
   func add(_ amount: Int) {
-    value.store(value.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    value.store(value.load(ordering: .relaxed) &+ amount, ordering: .releasing)
   }
 
   /// A gauge: the owning loop's thread replaces the value.
-  func set(_ amount: Int) { value.store(amount, ordering: .relaxed) }
+  func set(_ amount: Int) { value.store(amount, ordering: .releasing) }
 
-  var current: Int { value.load(ordering: .relaxed) }
+  var current: Int { value.load(ordering: .acquiring) }
 }
 
 /// One loop's counters, summed with the other loops' on demand.
@@ -54,6 +57,7 @@ final class LoopStatistics: Sendable {
   func handshakeFailed(_ reason: CloseReason) { failedHandshakes[reason.rawValue].add(1) }
   func proxyHeader(_ outcome: ProxyOutcome) { proxyHeaders[outcome.rawValue].add(1) }
 
+  /// `active` is read before the counters a close changes ahead of it (its reason, its timer).
   func snapshot() -> ServerStatistics {
     ServerStatistics(
       accepted: accepted.current, active: active.current, timers: timers.current,
