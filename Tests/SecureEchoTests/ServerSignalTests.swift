@@ -14,8 +14,9 @@ struct ServerSignalTests {
   @Test("SIGTERM while 20 clients stream: no new connections, open ones finish, exit 0")
   func drainOnSIGTERM() async throws {
     // Every client must finish within the drain, while the rest of the suite loads the two
-    // cores (sanitized processes are slower still); a longer drain costs nothing when they do.
-    let drainSeconds = Sanitizer.scaled(10, reduced: 30)
+    // cores (a run found 10 seconds too short for 20 clients served one after the other in the
+    // suite's first, busiest half minute); a longer drain costs nothing when they do.
+    let drainSeconds = 40
     let server = try await ServerProcess.start(
       .tls, extraArguments: ["--drain-timeout", String(drainSeconds), "--log-format", "json"])
     defer { server.stop() }
@@ -50,17 +51,24 @@ struct ServerSignalTests {
     let refused = try await Deadline(seconds: 20).poll { try connectionIsRefused(port: port) }
     #expect(refused, "new connections were still accepted after SIGTERM")
 
-    let (replies, idleEnd) = try await runBlocking {
-      // A connection that never started has nothing to finish: it is closed at once.
-      let idleEnd = try idle.value.awaitEnd(withinMilliseconds: Int32(drainSeconds * 1000))?.end
-      let replies = try zip(clients.value, chunks).map { client, chunks in
-        // Sent before the signal, then after it: open connections go on being served.
-        var reply = try client.receive(exactly: chunks[1].count + chunks[2].count)
-        try client.send(chunks[3])
-        reply += try client.receive(exactly: chunks[3].count)
-        return (reply, try client.closeGracefully())
+    let (replies, idleEnd) = try await Self.withServerLog(server) {
+      try await runBlocking {
+        // A connection that never started has nothing to finish: it is closed at once.
+        let idleEnd = try idle.value.awaitEnd(withinMilliseconds: Int32(drainSeconds * 1000))?.end
+        let replies = try zip(clients.value, chunks).enumerated().map { index, pair in
+          let (client, chunks) = pair
+          do {
+            // Sent before the signal, then after it: open connections go on being served.
+            var reply = try client.receive(exactly: chunks[1].count + chunks[2].count)
+            try client.send(chunks[3])
+            reply += try client.receive(exactly: chunks[3].count)
+            return (reply, try client.closeGracefully())
+          } catch {
+            throw TestFailure("client \(index): \(error)")
+          }
+        }
+        return (replies, idleEnd)
       }
-      return (replies, idleEnd)
     }
     #expect(idleEnd != nil, "a client that never started kept its connection during the drain")
     for (index, ((reply, answered), chunks)) in zip(replies, chunks).enumerated() {
@@ -152,6 +160,16 @@ struct ServerSignalTests {
     try client.send(payload)
     guard try client.receive(exactly: payload.count) == payload else {
       throw TestFailure("wrong echo \(when)")
+    }
+  }
+
+  /// `body`'s error, with the server's log (its close lines say why: a drain deadline, an
+  /// error).
+  private static func withServerLog<T>(
+    _ server: ServerProcess, _ body: () async throws -> T
+  ) async throws -> T {
+    do { return try await body() } catch {
+      throw TestFailure("\(error); server: \(server.stderrText)")
     }
   }
 }

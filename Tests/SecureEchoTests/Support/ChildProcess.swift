@@ -40,7 +40,20 @@ final class ChildProcess {
     process.standardInput = stdin ?? FileHandle.nullDevice
     process.standardOutput = stdout ?? FileHandle.nullDevice
     process.standardError = stderr ?? FileHandle.nullDevice
-    try process.run()
+    try Self.withNoSignalsBlocked { try process.run() }
+  }
+
+  /// A child inherits the signal mask of the thread that spawns it, and tests spawn from the
+  /// cooperative pool's threads, which block SIGTERM, SIGINT, SIGHUP and more. An `s_client` or
+  /// a Python relay started from one ignored `stop()`'s SIGTERM until the SIGKILL 5 seconds
+  /// later, holding a pool thread all that while (a run stalled every test for 45 seconds).
+  private static func withNoSignalsBlocked<T>(_ body: () throws -> T) rethrows -> T {
+    var none = sigset_t()
+    var previous = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    return try body()
   }
 
   var pid: Int32 { process.processIdentifier }
