@@ -11,6 +11,9 @@ extension Socket {
   /// allows 65,527, but a datagram that fits both is what a test can rely on either way).
   public static let maximumDatagram = 65_507
 
+  /// What a server's UDP socket asks for as its receive buffer.
+  static let listeningReceiveBuffer: Int32 = 4 << 20
+
   /// A new UDP socket for `family`, close-on-exec, optionally non-blocking.
   public static func udp(
     _ family: SocketAddress.Family, nonBlocking: Bool = false
@@ -33,6 +36,11 @@ extension Socket {
     on address: SocketAddress, packetInfo: Bool, exclusive: Bool = false
   ) throws(SocketError) -> Socket {
     let socket = try Socket.udp(address.family, nonBlocking: true)
+    // Room for a burst (the kernel caps it at net.core.rmem_max, silently): every UDP
+    // client's datagrams, and every new DTLS peer's ClientHellos, queue here, and the default
+    // buffer held 92 full-size datagrams. With 3,000 DTLS peers handshaking at once, a peer
+    // whose ClientHello was dropped on each retransmission missed the client's timeout.
+    try? socket.setOption(SOL_SOCKET, SO_RCVBUF, Self.listeningReceiveBuffer, "SO_RCVBUF")
     if !exclusive { try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
     try socket.restrictToIPv6(address.family)
     if packetInfo {

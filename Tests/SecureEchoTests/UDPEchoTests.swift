@@ -153,6 +153,44 @@ struct UDPEchoTests {
     #expect((statistics.integer("udp_dropped_global_rate") ?? 0) > 0, "\(statistics.line)")
   }
 
+  @Test("a burst that arrives while the server cannot read waits in its socket, and is echoed")
+  func burstWhileStopped() async throws {
+    let server = try await Self.server([
+      "--udp-global-limit", "100000,1000000000", "--udp-source-limit", "100000,1000000000",
+    ])
+    defer { _ = server.stop() }
+    let port = server.port
+    // The server asks for 4 MiB; the kernel grants twice the lesser of that and rmem_max (the
+    // buffer counts its own overhead too): room for 1,000 datagrams of 1,472 bytes, where a
+    // socket's default buffer held 92. Where rmem_max allows less, the burst is what fits.
+    let maximum = try String(contentsOfFile: "/proc/sys/net/core/rmem_max", encoding: .utf8)
+    let granted =
+      2 * min(4 << 20, Int(maximum.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+    let count = min(1000, granted / 8192)
+    try #require(count > 0, "net.core.rmem_max: \(maximum)")
+    let (pid, burst) = (
+      server.pid, try (0..<count).map { try Payload.distinct(index: $0, count: 1472) }
+    )
+    defer { server.child.send(SIGCONT) }
+    let echoes = try await runBlocking {
+      let client = try connectUDP(port: port)
+      try client.setOption(SOL_SOCKET, SO_RCVBUF, 4 << 20, "SO_RCVBUF")
+      // Stopped, the server reads nothing: the whole burst is queued before its first read.
+      kill(pid, SIGSTOP)
+      for datagram in burst { try client.sendDatagram(datagram) }
+      kill(pid, SIGCONT)
+      let deadline = Deadline(seconds: 20)
+      var echoes: [Data] = []
+      while echoes.count < count && !deadline.hasPassed {
+        let next = try client.receiveDatagram(withinMilliseconds: deadline.remainingMilliseconds)
+        if let next { echoes.append(next) }
+      }
+      return echoes
+    }
+    #expect(echoes.count == count, "\(echoes.count) of \(count) echoed")
+    #expect(Set(echoes).isSubset(of: Set(burst)), "echoes that were not sent")
+  }
+
   @Test("a datagram longer than 65,507 bytes (IPv6 allows it) is not echoed cut")
   func truncated() async throws {
     let server = try await Self.server(listen: ["[::1]:0"])
