@@ -168,9 +168,8 @@ struct UDPEchoTests {
       2 * min(4 << 20, Int(maximum.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
     let count = min(1000, granted / 8192)
     try #require(count > 0, "net.core.rmem_max: \(maximum)")
-    let (pid, burst) = (
-      server.pid, try (0..<count).map { try Payload.distinct(index: $0, count: 1472) }
-    )
+    let pid = server.pid
+    let burst = try (0..<count).map { try Payload.distinct(index: $0, count: 1472) }
     defer { server.child.send(SIGCONT) }
     let echoes = try await runBlocking {
       let client = try connectUDP(port: port)
