@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
-    signal(SIGPIPE, SIG_IGN)
+    ProcessSignals.prepare()
     // Every connection is a descriptor; the default soft limit (1,024) is far below what a
     // hold run needs, and raising it to the hard limit needs no privilege.
     var limit = rlimit()

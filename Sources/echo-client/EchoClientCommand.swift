@@ -107,8 +107,7 @@ struct EchoClientCommand: ParsableCommand {
   }
 
   func run() throws {
-    // A server that vanishes must show up as an EPIPE error, not kill the client silently.
-    signal(SIGPIPE, SIG_IGN)
+    ProcessSignals.prepare()
     do throws(ClientFailure) {
       if server.isDatagram {
         let session = DatagramSession(

@@ -152,7 +152,8 @@ struct EchoServerCommand: ParsableCommand {
 
   func run() throws {
     // Before any thread starts, so that every thread (loops, the log writer) inherits the
-    // signal mask; writes to a vanished peer must fail with EPIPE, not kill the process.
+    // signal mask.
+    ProcessSignals.prepare()
     let signals: SignalWatcher
     let sink: LogSink
     do {
@@ -161,7 +162,6 @@ struct EchoServerCommand: ParsableCommand {
     } catch {
       throw fail(error.description, status: .osError)
     }
-    signal(SIGPIPE, SIG_IGN)
     // Whatever ends the run, the log lines queued so far are written first (a stderr that
     // never drains holds the exit up for a few seconds at most).
     defer {
