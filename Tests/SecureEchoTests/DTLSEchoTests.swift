@@ -35,6 +35,34 @@ struct DTLSEchoTests {
     #expect(result.output.contains("Protocol version: DTLSv1.2"), "\(result.output)")
   }
 
+  @Test(
+    "GnuTLS's DTLS client: its line back, a resumed session, and DTLS 1.0 refused",
+    .enabled(if: Locations.canRun(with: "gnutls-cli")))
+  func gnutls() async throws {
+    let server = try await Self.server()
+    defer { _ = server.stop() }
+    let gnutls = try Locations.tool("gnutls-cli")
+    let common = [
+      "--udp", "--x509cafile", Locations.caCertificate.path, "-p", "\(server.port)", "127.0.0.1",
+    ]
+    let full = try await runLineClient(gnutls, common, send: "gnutls \(UUID().uuidString)")
+    #expect(full.echoed, "\(full.output)")
+    #expect(full.output.contains("The certificate is trusted"), "\(full.output)")
+    #expect(full.output.contains("(DTLS1.2-X.509)"), "\(full.output)")
+    #expect(full.termination == .exit(0), "\(full.output)")
+
+    let resumed = try await runLineClient(
+      gnutls, ["--resume"] + common, send: "gnutls resumed \(UUID().uuidString)")
+    #expect(resumed.echoed, "\(resumed.output)")
+    #expect(resumed.output.contains("This is a resumed session"), "\(resumed.output)")
+
+    let old = try await runLineClient(
+      gnutls, ["--priority", "NORMAL:-VERS-ALL:+VERS-DTLS1.0"] + common, send: "dtls 1.0")
+    #expect(!old.echoed, "\(old.output)")
+    #expect(old.output.contains("Received alert [70]"), "protocol_version: \(old.output)")
+    #expect(old.termination != .exit(0), "\(old.output)")
+  }
+
   @Test("echo-client --dtls: a byte-exact pipe, one record per datagram")
   func echoClient() async throws {
     let server = try await Self.server()
