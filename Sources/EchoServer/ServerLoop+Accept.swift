@@ -48,7 +48,6 @@ extension ServerLoop {
     guard spareDescriptor >= 0 else { return false }
     Glibc.close(spareDescriptor)
     if case .processed(let (socket, address))? = try? Socket.accept(listener: listener) {
-      statistics.accepted.add(1)
       refuse(socket, peer: address, because: .refusedNoDescriptors)
     }
     spareDescriptor = Self.openSpare()
@@ -84,13 +83,19 @@ extension ServerLoop {
 
   private func refuse(_ socket: Socket, peer: SocketAddress, because reason: CloseReason) {
     socket.close()
+    countRefusal(peer: peer, because: reason)
+  }
+
+  /// A connection refused before it was set up: counted as accepted once its reason is (see
+  /// `store`).
+  func countRefusal(peer: SocketAddress, because reason: CloseReason) {
     statistics.closed(reason)
+    statistics.accepted.add(1)
     refusals.note(reason, peer: peer, now: now, logger: logger)
   }
 
   /// `faults`: those of the listener it came in on.
   private func admit(_ socket: Socket, peer: SocketAddress, faults: FaultPlan) {
-    statistics.accepted.add(1)
     var proxyHeader: ProxyHeaderParser?
     var untrusted = false
     if let proxy = context.proxy {
@@ -150,6 +155,7 @@ extension ServerLoop {
   func setupFailed(peer: SocketAddress, _ error: any Error) {
     control.releaseConnection()
     statistics.closed(.error)
+    statistics.accepted.add(1)
     // Info, like every per-connection line: under memory pressure there may be one per
     // connection, and they must not grow the log buffer without bound.
     logger.info(

@@ -42,12 +42,9 @@ extension ServerLoop {
       statistics.dtlsDatagramsDropped.add(1)
       return
     }
-    statistics.accepted.add(1)
     guard control.admitConnection() else {
       datagramPeers?.release(local: local, peer: peer)
-      statistics.closed(.refusedAtLimit)
-      refusals.note(.refusedAtLimit, peer: peer, now: now, logger: logger)
-      return
+      return countRefusal(peer: peer, because: .refusedAtLimit)
     }
     let transport: Transport
     do {

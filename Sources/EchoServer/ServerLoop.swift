@@ -321,9 +321,13 @@ final class ServerLoop {
     scheduled.removeAll()
   }
 
+  /// A connection is counted as accepted only after what became of it (active here; refused
+  /// or failed, its close reason): a snapshot loads `accepted` first, so it never sees one
+  /// accepted that is neither open nor closed.
   func store(_ connection: Connection) {
     connections.insert(connection, at: connection.descriptor)
     statistics.active.add(1)
+    statistics.accepted.add(1)
   }
 
   static func openSpare() -> Int32 { Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC) }

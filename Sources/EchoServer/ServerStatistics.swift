@@ -57,7 +57,10 @@ final class LoopStatistics: Sendable {
   func handshakeFailed(_ reason: CloseReason) { failedHandshakes[reason.rawValue].add(1) }
   func proxyHeader(_ outcome: ProxyOutcome) { proxyHeaders[outcome.rawValue].add(1) }
 
-  /// `active` is read before the counters a close changes ahead of it (its reason, its timer).
+  /// Read in this order, against the order a loop writes them in (`ServerLoop.store` and
+  /// `close`): `accepted` first, then `active`, then what a close counts ahead of taking a
+  /// connection off `active` (its reason, its timer). So no snapshot shows a connection
+  /// accepted that is neither open nor closed, nor one gone from `active` and not closed.
   func snapshot() -> ServerStatistics {
     ServerStatistics(
       accepted: accepted.current, active: active.current, timers: timers.current,
