@@ -57,31 +57,52 @@ final class ChildProcess {
   }
 
   var pid: Int32 { process.processIdentifier }
-  var isRunning: Bool { process.isRunning }
+  var isRunning: Bool { !hasEnded }
+
+  /// Whether the process has ended, as Foundation knows it. It learns that from SIGCHLD, and
+  /// one was lost in a run: the child a zombie, Foundation still counting it as running, and
+  /// `waitUntilExit` spinning on a pool thread for good (the whole suite stalled). So a child
+  /// that is a zombie while Foundation says it runs is reported again: the test process sends
+  /// itself a SIGCHLD, and Foundation reaps its children that have ended.
+  private var hasEnded: Bool {
+    guard process.isRunning else { return true }
+    if isZombie { kill(getpid(), SIGCHLD) }
+    return !process.isRunning
+  }
+
+  /// The state letter in `/proc/PID/stat`, after the command name in parentheses.
+  private var isZombie: Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let nameEnd = stat.lastIndex(of: ")")
+    else { return false }
+    return stat[nameEnd...].dropFirst().trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+  }
 
   /// Waits until the process exits or `deadline` passes; returns how it ended, or nil if it is
   /// still running.
   func waitForExit(until deadline: Deadline) async throws -> Termination? {
-    guard try await deadline.poll({ !process.isRunning }) else { return nil }
+    guard try await deadline.poll({ hasEnded }) else { return nil }
     process.waitUntilExit()
     return termination
   }
 
   /// Sends `signal` (by PID) if the process still runs.
   func send(_ signal: Int32) {
-    if process.isRunning { kill(process.processIdentifier, signal) }
+    if !hasEnded { kill(process.processIdentifier, signal) }
   }
 
   /// Ends the process: SIGTERM, then SIGKILL if it has not exited within `graceSeconds`; always
   /// waits for it, so no zombie is left.
   @discardableResult
   func stop(graceSeconds: Int = 5) -> Termination {
-    if process.isRunning {
+    if !hasEnded {
       kill(process.processIdentifier, SIGTERM)
-      if !Deadline(seconds: graceSeconds).pollBlocking({ !process.isRunning }) {
+      if !Deadline(seconds: graceSeconds).pollBlocking({ hasEnded }) {
         kill(process.processIdentifier, SIGKILL)
       }
     }
+    // Killed, it ends at once; the bound is only for a SIGCHLD lost again.
+    _ = Deadline(seconds: 20).pollBlocking { hasEnded }
     process.waitUntilExit()
     return termination
   }
