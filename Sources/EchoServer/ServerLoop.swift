@@ -275,7 +275,14 @@ final class ServerLoop {
       return
     }
     trimDeadline = nil
-    _ = malloc_trim(0)
+    if Self.trimsHeap { _ = malloc_trim(0) }
+  }
+
+  /// Under a sanitizer, its allocator has replaced glibc's: there is no glibc heap to give
+  /// back, and under Thread Sanitizer glibc's `malloc_trim` walks arenas glibc never set up
+  /// (a CI run crashed in it). The sanitizer runtimes export these symbols.
+  private static let trimsHeap = ["__tsan_init", "__asan_init"].allSatisfy {
+    (name: String) in dlsym(nil, name) == nil
   }
 
   // MARK: Closing
@@ -287,7 +294,6 @@ final class ServerLoop {
     // of a connection is ever duplicated. One system call less per connection.
     connections.remove(at: connection.descriptor)
     timers.remove(connection)
-    if connection.isDatagram { datagramPeers?.remove(descriptor: connection.descriptor) }
     control.releaseConnection()
     statistics.closed(reason)
     // Every TLS handshake begun ends up in handshakes_ok or handshakes_failed, whatever ended
@@ -305,6 +311,9 @@ final class ServerLoop {
     statistics.timers.set(timers.count)
     statistics.active.add(-1)
     ConnectionLog.closed(connection, reason, detail, loop: context, logger: logger)
+    // After its close line: a later connection of the same DTLS peer (its ClientHello came
+    // again, late) is logged after it, never while it looks open.
+    if connection.isDatagram { datagramPeers?.remove(descriptor: connection.descriptor) }
     connection.close()
     noteMemoryFreed()
   }
